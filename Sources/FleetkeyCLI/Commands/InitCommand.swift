@@ -1,0 +1,86 @@
+import ArgumentParser
+import FleetkeyCore
+import FleetkeyCustody
+import FleetkeySQLite
+import Foundation
+import SwiftASN1
+import X509
+
+struct InitCommand: FleetkeyCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init",
+        abstract: "Create an ecosystem: the root CA, the policy file and the registry.",
+        discussion: """
+            The root key is generated in the encrypted software keystore (scrypt + AES-256-GCM) under the
+            passphrase from FLEETKEY_PASSPHRASE or the terminal. Refuses a directory that already holds an ecosystem.
+            """)
+
+    @OptionGroup var location: DirectoryOption
+    @Option(help: "The ecosystem's name; the root's O= and CN=.") var name: String
+    @Option(help: "Root key algorithm: p384 (default), p256, ed25519 or rsa3072.") var algorithm = "p384"
+    @Option(help: "The public address where `fleetkey serve` will answer; OCSP, CRL and caIssuers URLs derive from it.")
+    var baseURL = "http://127.0.0.1:8080"
+    @Option(name: .customLong("kdf-log2n"), help: "scrypt cost as log2(N) for keystore files (14...22; default 17).") var kdfLog2N = ScryptCost.standard.log2N
+    @Flag(help: "Print the result as JSON.") var json = false
+
+    func execute() async throws {
+        let directory = location.directory
+        guard !directory.exists else {
+            throw FleetkeyError(
+                .alreadyExists,
+                "\(directory.url.path) already holds an ecosystem (fleetkey.json); refusing to overwrite it. "
+                    + "Choose another --dir, or remove it if you really mean to start over")
+        }
+        guard (try? VendorName(name)) != nil else {
+            throw FleetkeyError(.invalidArgument, "ecosystem name '\(name)' must be 1-64 letters, digits, spaces, '-', '.' or '_'")
+        }
+        let spec = try KeySpec(cliName: algorithm)
+        let passphrase = try PassphraseSource.obtain(confirm: true)
+        let cost = ScryptCost(log2N: kdfLog2N)
+
+        let policy = try EcosystemPolicy(ecosystem: name, baseURL: baseURL, hardwareModuleType: Self.newHardwareType())
+        try FileManager.default.createDirectory(at: directory.url, withIntermediateDirectories: true)
+        let keystore = try SoftwareKeystore(directory: directory.keysURL, passphrase: passphrase, cost: cost)
+        try policy.encoded().write(to: directory.policyURL, options: .atomic)
+        let registry = try SQLiteRegistry(path: directory.registryURL.path)
+        let ecosystem = Ecosystem(policy: policy, store: registry, custody: keystore, actor: Actor.current)
+        let root = try await ecosystem.createRoot(algorithm: spec)
+        let rootFile = try directory.publish(try root.pemString(), as: "root.pem")
+        // Written last: its presence is what marks a complete ecosystem.
+        try directory.writeConfiguration(
+            .init(format: 1, name: name, registry: "registry.sqlite", keystore: "keys", scryptLog2N: cost.log2N, createdAt: Date()))
+
+        if json {
+            try Output.json(InitResult(
+                directory: directory.url.path, root: rootFile.path, policy: directory.policyURL.path,
+                registry: directory.registryURL.path, algorithm: spec.description,
+                rootSerial: root.serialNumber.hexString))
+        } else {
+            Output.line("Created ecosystem '\(name)' in \(directory.url.path)")
+            Output.line("  root CA      \(rootFile.path) (\(spec), serial \(root.serialNumber.hexString))")
+            Output.line("  policy       \(directory.policyURL.path)")
+            Output.line("  registry     \(directory.registryURL.path)")
+            Output.line("  keystore     \(directory.keysURL.path) (encrypted, scrypt 2^\(cost.log2N))")
+            Output.line("Next: fleetkey vendor add NAME --dir \(directory.url.path)")
+        }
+    }
+
+    /// A fresh hwType OID under the UUID arc 2.25 (ITU-T X.667), so ecosystems need no registration to start.
+    ///
+    /// The arc is 63 random bits rather than a full 128-bit UUID because SwiftASN1 holds arcs in 64-bit
+    /// integers; operators with a registered OID should put it in policy.json (`hardwareModuleType`).
+    static func newHardwareType() -> String {
+        let bytes = SystemRandomSource().bytes(count: 8)
+        let value = bytes.reduce(UInt64(0)) { $0 << 8 | UInt64($1) } & 0x7FFF_FFFF_FFFF_FFFF
+        return "2.25.\(value)"
+    }
+
+    struct InitResult: Encodable {
+        var directory: String
+        var root: String
+        var policy: String
+        var registry: String
+        var algorithm: String
+        var rootSerial: String
+    }
+}

@@ -1,0 +1,107 @@
+import FleetkeyCore
+import FleetkeyCustody
+import FleetkeySQLite
+import Foundation
+
+/// The on-disk layout of one ecosystem, and the wiring from it to the core's ports.
+///
+/// ```
+/// DIR/fleetkey.json     what lives where (registry, keystore, scrypt cost)
+/// DIR/policy.json       the published, human-editable policy (profiles, algorithms, URLs)
+/// DIR/registry.sqlite   the registry (embedded default)
+/// DIR/keys/             the encrypted software keystore, one sealed file per key
+/// DIR/certs/            public copies of CA certificates, for relying parties and openssl
+/// ```
+struct EcosystemDirectory {
+    let url: URL
+
+    var configURL: URL { url.appendingPathComponent("fleetkey.json") }
+    var policyURL: URL { url.appendingPathComponent("policy.json") }
+    var registryURL: URL { url.appendingPathComponent("registry.sqlite") }
+    var keysURL: URL { url.appendingPathComponent("keys") }
+    var certsURL: URL { url.appendingPathComponent("certs") }
+
+    /// What `fleetkey.json` records.
+    struct Configuration: Codable {
+        var format: Int
+        var name: String
+        var registry: String
+        var keystore: String
+        var scryptLog2N: Int
+        var createdAt: Date
+    }
+
+    /// Finds the ecosystem: `--dir`, then FLEETKEY_DIR, then ./fleetkey-data.
+    static func resolve(_ option: String?) -> EcosystemDirectory {
+        let path = option ?? ProcessInfo.processInfo.environment["FLEETKEY_DIR"] ?? "fleetkey-data"
+        return EcosystemDirectory(url: URL(fileURLWithPath: path, isDirectory: true).standardizedFileURL)
+    }
+
+    var exists: Bool { FileManager.default.fileExists(atPath: configURL.path) }
+
+    func configuration() throws -> Configuration {
+        guard let data = FileManager.default.contents(atPath: configURL.path) else {
+            throw FleetkeyError(
+                .configuration,
+                "no ecosystem at \(url.path): run `fleetkey init --dir \(url.path) --name NAME`, or point --dir or "
+                    + "FLEETKEY_DIR at an existing one")
+        }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        do {
+            return try decoder.decode(Configuration.self, from: data)
+        } catch {
+            throw FleetkeyError(.configuration, "\(configURL.path) is not a valid Fleetkey configuration: \(error)")
+        }
+    }
+
+    func writeConfiguration(_ configuration: Configuration) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        try encoder.encode(configuration).write(to: configURL, options: .atomic)
+    }
+
+    func policy() throws -> EcosystemPolicy {
+        guard let data = FileManager.default.contents(atPath: policyURL.path) else {
+            throw FleetkeyError(.configuration, "the ecosystem at \(url.path) has no policy.json")
+        }
+        return try EcosystemPolicy.decode(data)
+    }
+
+    func openRegistry() throws -> any RegistryStore {
+        let configuration = try configuration()
+        return try SQLiteRegistry(path: url.appendingPathComponent(configuration.registry).path)
+    }
+
+    func openKeystore(passphrase: Passphrase) throws -> SoftwareKeystore {
+        let configuration = try configuration()
+        return try SoftwareKeystore(
+            directory: url.appendingPathComponent(configuration.keystore), passphrase: passphrase,
+            cost: ScryptCost(log2N: configuration.scryptLog2N))
+    }
+
+    /// The core wired to this directory's registry and keystore.
+    func openEcosystem(passphrase: Passphrase) throws -> Ecosystem {
+        Ecosystem(
+            policy: try policy(), store: try openRegistry(), custody: try openKeystore(passphrase: passphrase),
+            actor: Actor.current)
+    }
+
+    /// Writes a public copy of a CA certificate under certs/.
+    func publish(_ pem: String, as name: String) throws -> URL {
+        try FileManager.default.createDirectory(at: certsURL, withIntermediateDirectories: true)
+        let file = certsURL.appendingPathComponent(name)
+        try Data(pem.utf8).write(to: file, options: .atomic)
+        return file
+    }
+}
+
+/// Who the event log says did something: FLEETKEY_ACTOR, or the operating-system user.
+enum Actor {
+    static var current: String {
+        let environment = ProcessInfo.processInfo.environment
+        if let actor = environment["FLEETKEY_ACTOR"], !actor.isEmpty { return actor }
+        return "cli:" + (environment["USER"] ?? environment["LOGNAME"] ?? "unknown")
+    }
+}

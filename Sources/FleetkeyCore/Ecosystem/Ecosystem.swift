@@ -1,0 +1,355 @@
+import Crypto
+import Foundation
+import SwiftASN1
+import X509
+
+/// The ecosystem's certificate authority operations: create the root, admit vendors, issue device identities.
+///
+/// This is where the rules meet the ports: it reads and writes only through ``RegistryStore`` and
+/// ``KeyCustody`` and takes time and randomness from ``WallClock`` and ``RandomSource``. Every certificate it
+/// makes is linted before signing and recorded before it is returned.
+public struct Ecosystem: Sendable {
+    public let policy: EcosystemPolicy
+    public let store: any RegistryStore
+    public let custody: any KeyCustody
+    public let clock: any WallClock
+    public let actor: String
+    let serials: SerialNumberGenerator
+    let builder: DraftBuilder
+    let lifecycle = DeviceLifecycle()
+
+    /// How many times issuance draws a fresh serial when the store reports a collision.
+    static let serialAttempts = 4
+
+    public init(
+        policy: EcosystemPolicy,
+        store: any RegistryStore,
+        custody: any KeyCustody,
+        clock: any WallClock = SystemWallClock(),
+        random: any RandomSource = SystemRandomSource(),
+        actor: String
+    ) {
+        self.policy = policy
+        self.store = store
+        self.custody = custody
+        self.clock = clock
+        self.actor = actor
+        self.serials = SerialNumberGenerator(random: random)
+        self.builder = DraftBuilder(policy: policy)
+    }
+
+    // MARK: Root
+
+    /// Creates the offline root: a key in custody and a self-signed certificate, recorded in the registry.
+    public func createRoot(algorithm: KeySpec) async throws -> Certificate {
+        let now = clock.now()
+        let key = try await custody.generateKey(algorithm, label: "root")
+        do {
+            let subject = SubjectName([(.organization, policy.ecosystem), (.commonName, "\(policy.ecosystem) Root CA")])
+            let draft = try builder.draft(
+                .init(profileName: CertificateProfile.Name.root, subject: subject, publicKey: key.publicKey),
+                issuer: nil, issuerKey: algorithm, serial: serials.next(), now: now)
+            let signer = try await custody.signingKey(key.reference)
+            let certificate = try CertificateAuthority.lintAndSign(
+                draft, issuer: nil, key: signer, linter: ProfileLinter(policy: policy), now: now)
+            let record = AuthorityRecord(
+                id: "root", kind: .root, vendor: nil, certificateDER: try certificate.derBytes(),
+                keyReference: key.reference, algorithm: algorithm, createdAt: now)
+            let keyRecord = try keyRecord(key.publicKey, custody: custody.kind, location: key.reference)
+            try await store.createRoot(
+                record,
+                certificate: try certificateRecord(certificate, issuer: "root", profile: draft.profileName, key: keyRecord, device: nil, now: now),
+                key: keyRecord,
+                events: [
+                    event("ecosystem.created", subject: "authority:root", to: "active", detail: ["name": policy.ecosystem]),
+                    event("certificate.issued", subject: "certificate:root/\(certificate.serialNumber.hexString)",
+                        detail: ["profile": draft.profileName]),
+                ])
+            return certificate
+        } catch {
+            try? await custody.destroyKey(key.reference)
+            throw error
+        }
+    }
+
+    /// The root CA, with its signing key from custody.
+    public func rootAuthority() async throws -> CertificateAuthority {
+        try await authority(id: "root")
+    }
+
+    // MARK: Vendors
+
+    /// What admitting a vendor produced.
+    public struct VendorSetup: Sendable {
+        public var vendor: VendorRecord
+        public var caCertificate: Certificate
+        public var ocspResponderCertificate: Certificate
+        public var manifestSignerCertificate: Certificate
+    }
+
+    /// Admits a vendor: an issuing CA under the root, name-constrained to `O=<name>`, and its delegated OCSP
+    /// responder and manifest-signing certificates.
+    public func addVendor(_ name: VendorName, algorithm: KeySpec) async throws -> VendorSetup {
+        if try await store.vendor(named: name) != nil {
+            throw FleetkeyError(.alreadyExists, "vendor '\(name)' already exists; see `fleetkey vendor list`")
+        }
+        let root = try await rootAuthority()
+        let now = clock.now()
+        var generated: [CustodiedKey] = []
+        do {
+            let caKey = try await custody.generateKey(algorithm, label: name.authorityID)
+            generated.append(caKey)
+            let caDraft = try builder.draft(
+                .init(
+                    profileName: CertificateProfile.Name.vendorCA,
+                    subject: SubjectName([(.organization, name.value), (.commonName, "\(name.value) Issuing CA")]),
+                    publicKey: caKey.publicKey, constrainToOrganization: name.value),
+                issuer: root.info, issuerKey: root.keySpec, serial: serials.next(), now: now)
+            let caCertificate = try root.issue(caDraft, now: now)
+            let vendorCA = try CertificateAuthority(
+                id: name.authorityID, certificate: caCertificate,
+                signingKey: try await custody.signingKey(caKey.reference), policy: policy)
+
+            var issued: [(Certificate, String, CustodiedKey)] = [(caCertificate, "root", caKey)]
+            for (profile, role) in [
+                (CertificateProfile.Name.ocspResponder, "OCSP Responder"),
+                (CertificateProfile.Name.manifestSigner, "Manifest Signer"),
+            ] {
+                let key = try await custody.generateKey(algorithm, label: "\(name.authorityID)-\(profile)")
+                generated.append(key)
+                let draft = try builder.draft(
+                    .init(
+                        profileName: profile,
+                        subject: SubjectName([(.organization, name.value), (.commonName, "\(name.value) \(role)")]),
+                        publicKey: key.publicKey),
+                    issuer: vendorCA.info, issuerKey: vendorCA.keySpec, serial: serials.next(), now: now)
+                issued.append((try vendorCA.issue(draft, now: now), name.authorityID, key))
+            }
+
+            let vendor = VendorRecord(name: name, authorityID: name.authorityID, state: .active, createdAt: now)
+            let authority = AuthorityRecord(
+                id: name.authorityID, kind: .vendor, vendor: name, certificateDER: try caCertificate.derBytes(),
+                keyReference: caKey.reference, algorithm: algorithm, createdAt: now)
+            var certificates: [CertificateRecord] = []
+            var keys: [KeyRecord] = []
+            var events = [event("vendor.admitted", subject: "vendor:\(name)", to: VendorState.active.rawValue)]
+            for ((certificate, issuer, key), profile) in zip(
+                issued, [CertificateProfile.Name.vendorCA, CertificateProfile.Name.ocspResponder, CertificateProfile.Name.manifestSigner])
+            {
+                let keyRecord = try keyRecord(key.publicKey, custody: custody.kind, location: key.reference)
+                keys.append(keyRecord)
+                certificates.append(
+                    try certificateRecord(certificate, issuer: issuer, profile: profile, key: keyRecord, device: nil, now: now))
+                events.append(
+                    event("certificate.issued", subject: "certificate:\(issuer)/\(certificate.serialNumber.hexString)",
+                        detail: ["profile": profile, "vendor": name.value]))
+            }
+            try await store.addVendor(vendor, authority: authority, certificates: certificates, keys: keys, events: events)
+            return VendorSetup(
+                vendor: vendor, caCertificate: caCertificate, ocspResponderCertificate: issued[1].0,
+                manifestSignerCertificate: issued[2].0)
+        } catch {
+            for key in generated { try? await custody.destroyKey(key.reference) }
+            throw error
+        }
+    }
+
+    /// A vendor's issuing CA with its signing key, refusing unknown or revoked vendors.
+    public func vendorAuthority(_ name: VendorName) async throws -> CertificateAuthority {
+        guard let vendor = try await store.vendor(named: name) else {
+            let known = try await store.vendors().map(\.name.value)
+            throw FleetkeyError(
+                .notFound,
+                "unknown vendor '\(name)'"
+                    + (known.isEmpty ? "; add one with `fleetkey vendor add NAME`" : "; known vendors: \(known.joined(separator: ", "))"))
+        }
+        guard vendor.state == .active else {
+            throw FleetkeyError(.invalidTransition, "vendor '\(name)' is \(vendor.state.rawValue) and cannot issue")
+        }
+        return try await authority(id: vendor.authorityID)
+    }
+
+    func authority(id: String) async throws -> CertificateAuthority {
+        guard let record = try await store.authority(id: id) else {
+            throw FleetkeyError(.notFound, "no certificate authority '\(id)' in the registry")
+        }
+        let certificate = try Certificate(derEncoded: record.certificateDER)
+        return try CertificateAuthority(
+            id: id, certificate: certificate, signingKey: try await custody.signingKey(record.keyReference), policy: policy)
+    }
+
+    // MARK: Device identities
+
+    /// A request for a device identity certificate.
+    public struct DeviceRequest: Sendable {
+        /// The PKCS#10 request, PEM or DER.
+        public var csr: [UInt8]
+        public var profile: String
+        /// A hardwareModuleName given outside the request (a flag), used when the request has none.
+        public var hardwareModule: HardwareModuleName?
+        public var lot: String?
+        /// Where the device's private key lives, for the registry.
+        public var keyCustody: KeyCustodyKind
+        public var keyLocation: String?
+
+        public init(
+            csr: [UInt8],
+            profile: String = CertificateProfile.Name.deviceIdentity,
+            hardwareModule: HardwareModuleName? = nil,
+            lot: String? = nil,
+            keyCustody: KeyCustodyKind = .external,
+            keyLocation: String? = nil
+        ) {
+            self.csr = csr
+            self.profile = profile
+            self.hardwareModule = hardwareModule
+            self.lot = lot
+            self.keyCustody = keyCustody
+            self.keyLocation = keyLocation
+        }
+    }
+
+    /// The outcome of an issuance: the certificate, already recorded, and the device it identifies.
+    public struct IssuedCertificate: Sendable {
+        public var certificate: Certificate
+        public var record: CertificateRecord
+        public var device: DeviceRecord
+    }
+
+    /// Issues a device identity: proof of possession, algorithm policy, subject and namespace checks,
+    /// profile-built certificate, pre-issuance lint, signature, and the registry record, in that order.
+    public func issueDeviceIdentity(_ request: DeviceRequest, by authority: CertificateAuthority) async throws
+        -> IssuedCertificate
+    {
+        let csr = try PEMOrDER.certificateRequest(request.csr)
+        guard csr.publicKey.isValidSignature(csr.signature, for: csr) else {
+            throw FleetkeyError(
+                .proofOfPossessionFailed,
+                "the request's signature does not verify with the public key it carries: the requester has not "
+                    + "proved possession of the private key (RFC 2986 §3)")
+        }
+        let subject = try canonicalDeviceSubject(try SubjectName(csr.subject, field: "request subject"))
+        let hardwareModule = try hardwareModuleName(csr, flag: request.hardwareModule)
+        guard let organization = subject.values(.organization).first,
+            let serialText = subject.values(.serialNumber).first
+        else {
+            throw FleetkeyError(.subjectRejected, "request subject must carry O=<vendor> and serialNumber=<device serial>")
+        }
+        guard let vendor = authority.vendorName, organization == vendor.value else {
+            throw FleetkeyError(
+                .subjectRejected,
+                "request subject O=\(organization) is outside the namespace of vendor CA '\(authority.id)', which may "
+                    + "only issue to O=\(authority.vendorName?.value ?? "?")")
+        }
+        let deviceID = DeviceID(vendor: vendor, serial: try DeviceSerial(serialText))
+        let existing = try await store.device(deviceID)
+        let fromState = existing?.state ?? .generated
+        let toState = try lifecycle.next(from: fromState, on: .provision)
+
+        let now = clock.now()
+        let keyRecord = try keyRecord(csr.publicKey, custody: request.keyCustody, location: request.keyLocation)
+        for attempt in 1...Self.serialAttempts {
+            let draft = try builder.draft(
+                .init(profileName: request.profile, subject: subject, publicKey: csr.publicKey, hardwareModule: hardwareModule),
+                issuer: authority.info, issuerKey: authority.keySpec, serial: serials.next(), now: now)
+            let certificate = try authority.issue(draft, now: now)
+            let record = try certificateRecord(
+                certificate, issuer: authority.id, profile: request.profile, key: keyRecord, device: deviceID, now: now)
+            let device = DeviceRecord(
+                id: deviceID, state: toState, lot: request.lot ?? existing?.lot, keyFingerprint: keyRecord.fingerprint,
+                hardwareModule: hardwareModule, createdAt: existing?.createdAt ?? now, updatedAt: now)
+            let deviceSubject = "device:\(deviceID)"
+            var events: [LifecycleEvent] = []
+            if existing == nil {
+                events.append(
+                    event("device.registered", subject: deviceSubject, to: DeviceState.generated.rawValue,
+                        detail: ["key": keyRecord.fingerprint]))
+            }
+            events.append(
+                event("certificate.issued", subject: "certificate:\(authority.id)/\(record.serial)",
+                    detail: ["profile": request.profile, "device": deviceID.description]))
+            events.append(
+                event("device.provisioned", subject: deviceSubject, from: fromState.rawValue, to: toState.rawValue,
+                    detail: ["certificate": record.serial]))
+            do {
+                try await store.record(
+                    IssuanceUnit(
+                        certificate: record, key: keyRecord,
+                        device: DeviceChange(device: device, expectedState: existing?.state), events: events))
+                return IssuedCertificate(certificate: certificate, record: record, device: device)
+            } catch is DuplicateSerialError where attempt < Self.serialAttempts {
+                continue
+            }
+        }
+        throw FleetkeyError(.storage, "could not draw a unique serial number in \(Self.serialAttempts) attempts")
+    }
+
+    /// Orders a device subject as the profile writes it: O first (so the vendor CA's directoryName constraint,
+    /// a prefix match, applies), then serialNumber, then the optional attributes.
+    func canonicalDeviceSubject(_ subject: SubjectName) throws -> SubjectName {
+        let order: [SubjectAttribute] = [.organization, .serialNumber, .organizationalUnit, .commonName, .country]
+        return SubjectName(subject.attributes.sorted {
+            (order.firstIndex(of: $0.0) ?? order.count) < (order.firstIndex(of: $1.0) ?? order.count)
+        })
+    }
+
+    /// The hardwareModuleName of the request's subjectAltName, or the one given by flag; refuses any other SAN.
+    func hardwareModuleName(_ csr: CertificateSigningRequest, flag: HardwareModuleName?) throws -> HardwareModuleName? {
+        var fromRequest: HardwareModuleName?
+        if let extensions = try csr.attributes.extensionRequest?.extensions {
+            for ext in extensions {
+                guard ext.oid == .X509ExtensionID.subjectAlternativeName else { continue }
+                for name in try SubjectAlternativeNames(ext) {
+                    guard let hardware = try HardwareModuleName(name) else {
+                        throw FleetkeyError(
+                            .subjectRejected,
+                            "request subjectAltName \(name) is not allowed: device identities carry only a "
+                                + "hardwareModuleName (RFC 4108)")
+                    }
+                    fromRequest = hardware
+                }
+            }
+        }
+        if let flag, let fromRequest, flag != fromRequest {
+            throw FleetkeyError(
+                .subjectRejected,
+                "the request's hardwareModuleName (\(fromRequest.serialText)) differs from the one given (\(flag.serialText))")
+        }
+        return fromRequest ?? flag
+    }
+
+    // MARK: Records
+
+    func keyRecord(_ key: Certificate.PublicKey, custody: KeyCustodyKind, location: String?) throws -> KeyRecord {
+        let spki = Array(key.subjectPublicKeyInfoBytes)
+        return KeyRecord(
+            fingerprint: Hex.lower(SHA256.hash(data: spki)), subjectPublicKeyInfo: spki, algorithm: try KeySpec(key),
+            custody: custody, location: location)
+    }
+
+    func certificateRecord(
+        _ certificate: Certificate, issuer: String, profile: String, key: KeyRecord, device: DeviceID?, now: Date
+    ) throws -> CertificateRecord {
+        CertificateRecord(
+            issuer: issuer, serial: certificate.serialNumber.hexString, profile: profile,
+            subject: certificate.subject.description, notBefore: certificate.notValidBefore,
+            notAfter: certificate.notValidAfter, keyFingerprint: key.fingerprint, device: device,
+            der: try certificate.derBytes(), status: .valid, issuedAt: now)
+    }
+
+    func event(
+        _ action: String, subject: String, from: String? = nil, to: String? = nil, detail: [String: String] = [:]
+    ) -> LifecycleEvent {
+        LifecycleEvent(at: clock.now(), actor: actor, action: action, subject: subject, fromState: from, toState: to, detail: detail)
+    }
+}
+
+extension CertificateAuthority {
+    /// The vendor this CA issues for, read from its name constraints.
+    public var vendorName: VendorName? {
+        guard let base = info.permittedSubtrees.first, let rdn = base.first, let attribute = rdn.first,
+            attribute.type == .RDNAttributeType.organizationName, let text = String(attribute.value)
+        else { return nil }
+        return try? VendorName(text)
+    }
+}

@@ -1,0 +1,63 @@
+/// Something that happens to a device key; the input of ``DeviceLifecycle``.
+public enum DeviceLifecycleEvent: String, Sendable, Hashable, CaseIterable {
+    /// The identity certificate was issued and written back; the secure element is locked.
+    case provision
+    /// The device left the factory in a signed supply-chain manifest.
+    case ship
+    /// The owner claimed it and verified proof of possession.
+    case commission
+    /// The owner put it into service.
+    case activate
+    /// Temporarily out of service (RFC 5280 `certificateHold` semantics without the CRL entry).
+    case suspend
+    /// Back into service after a suspension.
+    case resume
+    /// Its certificate was revoked (key compromise, key switch, clone, ...).
+    case revoke
+    /// Retired for good: revoked as cessationOfOperation and its key zeroized.
+    case decommission
+}
+
+/// The device lifecycle state machine: pure, total, and the only place the transitions are written down.
+///
+/// Every state change in Fleetkey goes through ``next(from:on:)``; an event that is not allowed from the
+/// current state is an error that names both, never a silent no-op.
+public struct DeviceLifecycle: Sendable {
+    public init() {}
+
+    /// The state a device moves to when `event` happens in `state`.
+    public func next(from state: DeviceState, on event: DeviceLifecycleEvent) throws(FleetkeyError) -> DeviceState {
+        if let target = Self.transitions[state]?[event] {
+            return target
+        }
+        let allowed = Self.allowedEvents(from: state).map(\.rawValue)
+        let hint =
+            allowed.isEmpty
+            ? "\(state.rawValue) is a final state; nothing can happen to this device any more"
+            : "from \(state.rawValue) the allowed events are: \(allowed.joined(separator: ", "))"
+        throw FleetkeyError(
+            .invalidTransition,
+            "cannot \(event.rawValue) a device that is \(state.rawValue): \(hint)"
+        )
+    }
+
+    /// The events that are allowed from `state`, in a stable order.
+    public static func allowedEvents(from state: DeviceState) -> [DeviceLifecycleEvent] {
+        DeviceLifecycleEvent.allCases.filter { transitions[state]?[$0] != nil }
+    }
+
+    private static let inService: [DeviceLifecycleEvent: DeviceState] = [
+        .revoke: .revoked, .decommission: .decommissioned,
+    ]
+
+    private static let transitions: [DeviceState: [DeviceLifecycleEvent: DeviceState]] = [
+        .generated: [.provision: .provisioned],
+        .provisioned: [.ship: .shipped, .revoke: .revoked],
+        .shipped: [.commission: .commissioned, .revoke: .revoked],
+        .commissioned: inService.merging([.activate: .active]) { $1 },
+        .active: inService.merging([.suspend: .suspended]) { $1 },
+        .suspended: inService.merging([.resume: .active]) { $1 },
+        .revoked: [:],
+        .decommissioned: [:],
+    ]
+}

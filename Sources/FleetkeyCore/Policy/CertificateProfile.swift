@@ -1,0 +1,100 @@
+/// A certificate profile: the one ecosystem-wide description of a kind of certificate.
+///
+/// Every certificate is built from its profile and then linted against the same profile before it is
+/// signed (``ProfileLinter``), so the policy file is the single source of truth for what Fleetkey issues.
+public struct CertificateProfile: Codable, Sendable, Hashable {
+    /// Whether the certificate is a CA (basicConstraints cA, RFC 5280 §4.2.1.9).
+    public var certificateAuthority: Bool
+    /// pathLenConstraint for CA profiles; `nil` for no limit.
+    public var pathLength: Int?
+    public var validityDays: Int
+    /// How far notBefore is set back from the moment of issuance, to tolerate clock skew on devices.
+    public var backdateSeconds: Int
+    public var allowedAlgorithms: [KeyFamily]
+    /// keyUsage bits by their RFC 5280 names (`digitalSignature`, `keyCertSign`, `cRLSign`).
+    public var keyUsage: [String]
+    /// extendedKeyUsage purposes (`clientAuth`, `serverAuth`, `ocspSigning`, `documentSigning`).
+    public var extendedKeyUsage: [String]
+    /// Subject attributes (short names: `O`, `CN`, `serialNumber`, `OU`) that must be present.
+    public var requiredSubject: [String]
+    /// Subject attributes that may be present; anything else in a request is refused.
+    public var optionalSubject: [String]
+    /// Whether the certificate carries AIA (OCSP, caIssuers) and a CRL distribution point of its issuer.
+    public var revocationPointers: Bool
+    /// id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1), for delegated OCSP responders.
+    public var ocspNoCheck: Bool
+    /// Whether a hardwareModuleName (RFC 4108 §5) otherName goes into the subjectAltName.
+    public var hardwareModuleName: Requirement
+
+    /// Whether a profile element must, may or must not appear.
+    public enum Requirement: String, Codable, Sendable, Hashable {
+        case required, optional, forbidden
+    }
+
+    public init(
+        certificateAuthority: Bool,
+        pathLength: Int? = nil,
+        validityDays: Int,
+        backdateSeconds: Int = 60,
+        allowedAlgorithms: [KeyFamily],
+        keyUsage: [String],
+        extendedKeyUsage: [String] = [],
+        requiredSubject: [String],
+        optionalSubject: [String] = [],
+        revocationPointers: Bool,
+        ocspNoCheck: Bool = false,
+        hardwareModuleName: Requirement = .forbidden
+    ) {
+        self.certificateAuthority = certificateAuthority
+        self.pathLength = pathLength
+        self.validityDays = validityDays
+        self.backdateSeconds = backdateSeconds
+        self.allowedAlgorithms = allowedAlgorithms
+        self.keyUsage = keyUsage
+        self.extendedKeyUsage = extendedKeyUsage
+        self.requiredSubject = requiredSubject
+        self.optionalSubject = optionalSubject
+        self.revocationPointers = revocationPointers
+        self.ocspNoCheck = ocspNoCheck
+        self.hardwareModuleName = hardwareModuleName
+    }
+}
+
+extension CertificateProfile {
+    /// Profile names the core itself issues under.
+    public enum Name {
+        public static let root = "root-ca"
+        public static let vendorCA = "vendor-ca"
+        public static let deviceIdentity = "device-identity"
+        public static let ocspResponder = "ocsp-responder"
+        public static let manifestSigner = "manifest-signer"
+    }
+
+    /// The ecosystem standard of DESIGN.md, "Certificate profiles".
+    public static let defaults: [String: CertificateProfile] = [
+        Name.root: CertificateProfile(
+            certificateAuthority: true, validityDays: 365 * 30, backdateSeconds: 0,
+            allowedAlgorithms: [.ecdsaP384, .ecdsaP256, .ecdsaP521, .ed25519, .rsa],
+            keyUsage: ["keyCertSign", "cRLSign"], requiredSubject: ["O", "CN"], revocationPointers: false),
+        Name.vendorCA: CertificateProfile(
+            certificateAuthority: true, pathLength: 0, validityDays: 365 * 25, backdateSeconds: 0,
+            allowedAlgorithms: [.ecdsaP256, .ecdsaP384, .ecdsaP521, .ed25519, .rsa],
+            keyUsage: ["keyCertSign", "cRLSign"], requiredSubject: ["O", "CN"], revocationPointers: true),
+        Name.deviceIdentity: CertificateProfile(
+            certificateAuthority: false, validityDays: 365 * 20,
+            allowedAlgorithms: [.ecdsaP256, .ecdsaP384, .ed25519, .rsa],
+            keyUsage: ["digitalSignature"], extendedKeyUsage: ["clientAuth"],
+            requiredSubject: ["O", "serialNumber"], optionalSubject: ["CN"],
+            revocationPointers: true, hardwareModuleName: .optional),
+        Name.ocspResponder: CertificateProfile(
+            certificateAuthority: false, validityDays: 365,
+            allowedAlgorithms: [.ecdsaP256, .ecdsaP384, .ed25519, .rsa],
+            keyUsage: ["digitalSignature"], extendedKeyUsage: ["ocspSigning"],
+            requiredSubject: ["O", "CN"], revocationPointers: false, ocspNoCheck: true),
+        Name.manifestSigner: CertificateProfile(
+            certificateAuthority: false, validityDays: 365 * 5,
+            allowedAlgorithms: [.ecdsaP256, .ecdsaP384, .ed25519, .rsa],
+            keyUsage: ["digitalSignature"], extendedKeyUsage: ["documentSigning"],
+            requiredSubject: ["O", "CN"], revocationPointers: true),
+    ]
+}

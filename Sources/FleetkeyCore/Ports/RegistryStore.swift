@@ -1,0 +1,99 @@
+import Foundation
+
+/// The registry: vendors, authorities, devices, keys, certificates and the append-only event log.
+///
+/// One protocol, several real implementations (SQLite embedded, PostgreSQL for scale-out). Every method that
+/// writes is one unit of work: all of it lands, or none of it does. Uniqueness that security depends on
+/// (serial per issuer, device per vendor) is enforced by the store's constraints, not by the caller.
+public protocol RegistryStore: Sendable {
+    /// Records the root authority and its first events. Fails with `.alreadyExists` if the registry has one.
+    func createRoot(_ root: AuthorityRecord, certificate: CertificateRecord, key: KeyRecord, events: [LifecycleEvent])
+        async throws
+
+    /// Records a vendor, its issuing CA and the certificates issued with it (CA, OCSP responder, manifest signer).
+    func addVendor(
+        _ vendor: VendorRecord,
+        authority: AuthorityRecord,
+        certificates: [CertificateRecord],
+        keys: [KeyRecord],
+        events: [LifecycleEvent]
+    ) async throws
+
+    func authority(id: String) async throws -> AuthorityRecord?
+    func vendor(named name: VendorName) async throws -> VendorRecord?
+    func vendors() async throws -> [VendorRecord]
+
+    /// Records one issuance atomically: key, device change, certificate and events.
+    ///
+    /// Throws ``DuplicateSerialError`` when the issuer already has a certificate with that serial, and
+    /// `.conflict` when the device is not in the state `issuance.device.expectedState` says.
+    func record(_ issuance: IssuanceUnit) async throws
+
+    func certificate(issuer: String, serial: String) async throws -> CertificateRecord?
+    /// Every certificate with this serial, whatever its issuer (serials are unique per issuer only).
+    func certificates(serial: String) async throws -> [CertificateRecord]
+    func certificateCount(issuer: String?) async throws -> Int
+    /// The certificates issued for a device, oldest first.
+    func certificates(forDevice device: DeviceID) async throws -> [CertificateRecord]
+
+    func device(_ id: DeviceID) async throws -> DeviceRecord?
+    /// Devices by serial alone, across vendors.
+    func devices(serial: DeviceSerial) async throws -> [DeviceRecord]
+    func devices(matching filter: DeviceFilter) async throws -> [DeviceRecord]
+
+    /// Events in append order, optionally only those about one subject (`device:Acme/SN-1`).
+    func events(subject: String?, limit: Int?) async throws -> [LifecycleEvent]
+}
+
+/// Which devices a listing returns.
+public struct DeviceFilter: Sendable, Hashable {
+    public var vendor: VendorName?
+    public var state: DeviceState?
+    public var lot: String?
+    public var limit: Int?
+
+    public init(vendor: VendorName? = nil, state: DeviceState? = nil, lot: String? = nil, limit: Int? = nil) {
+        self.vendor = vendor
+        self.state = state
+        self.lot = lot
+        self.limit = limit
+    }
+}
+
+/// A device row to write, with the state the writer read it in (optimistic concurrency).
+public struct DeviceChange: Sendable, Hashable {
+    public var device: DeviceRecord
+    /// The state the device must be in for the change to apply; `nil` means it must not exist yet.
+    public var expectedState: DeviceState?
+
+    public init(device: DeviceRecord, expectedState: DeviceState?) {
+        self.device = device
+        self.expectedState = expectedState
+    }
+}
+
+/// Everything one issuance writes, in one transaction.
+public struct IssuanceUnit: Sendable, Hashable {
+    public var certificate: CertificateRecord
+    public var key: KeyRecord
+    public var device: DeviceChange?
+    public var events: [LifecycleEvent]
+
+    public init(certificate: CertificateRecord, key: KeyRecord, device: DeviceChange?, events: [LifecycleEvent]) {
+        self.certificate = certificate
+        self.key = key
+        self.device = device
+        self.events = events
+    }
+}
+
+/// The issuer already has a certificate with this serial; the caller draws a new serial and signs again.
+public struct DuplicateSerialError: Error, Sendable, Hashable {
+    public var issuer: String
+    public var serial: String
+
+    public init(issuer: String, serial: String) {
+        self.issuer = issuer
+        self.serial = serial
+    }
+}

@@ -1,0 +1,98 @@
+import GRDB
+
+/// The registry schema as named, ordered migrations (GRDB `DatabaseMigrator`).
+///
+/// A migration, once released, is never edited: changes come as new migrations appended below, so every
+/// registry, whatever version created it, reaches the same schema.
+enum RegistrySchema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-registry") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE authorities (
+                        id TEXT PRIMARY KEY,
+                        kind TEXT NOT NULL CHECK (kind IN ('root', 'vendor')),
+                        vendor TEXT,
+                        certificate BLOB NOT NULL,
+                        key_reference TEXT NOT NULL,
+                        algorithm TEXT NOT NULL,
+                        created_at REAL NOT NULL
+                    );
+                    CREATE TABLE vendors (
+                        name TEXT PRIMARY KEY,
+                        authority_id TEXT NOT NULL UNIQUE REFERENCES authorities(id),
+                        state TEXT NOT NULL,
+                        created_at REAL NOT NULL
+                    );
+                    -- A key is identified by the SHA-256 of its SubjectPublicKeyInfo; two devices sharing one row is a clone.
+                    CREATE TABLE keys (
+                        fingerprint TEXT PRIMARY KEY,
+                        spki BLOB NOT NULL,
+                        algorithm TEXT NOT NULL,
+                        custody TEXT NOT NULL,
+                        location TEXT,
+                        created_at REAL NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE TABLE lots (
+                        vendor TEXT NOT NULL REFERENCES vendors(name),
+                        name TEXT NOT NULL,
+                        created_at REAL NOT NULL,
+                        PRIMARY KEY (vendor, name)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE devices (
+                        id INTEGER PRIMARY KEY,
+                        vendor TEXT NOT NULL REFERENCES vendors(name),
+                        serial TEXT NOT NULL,
+                        state TEXT NOT NULL,
+                        lot TEXT,
+                        key_fingerprint TEXT NOT NULL REFERENCES keys(fingerprint),
+                        hw_type TEXT,
+                        hw_serial BLOB,
+                        created_at REAL NOT NULL,
+                        updated_at REAL NOT NULL
+                    );
+                    CREATE UNIQUE INDEX devices_by_serial ON devices(serial, vendor);
+                    CREATE INDEX devices_by_key ON devices(key_fingerprint);
+                    CREATE INDEX devices_by_lot ON devices(vendor, lot);
+                    CREATE TABLE certificates (
+                        id INTEGER PRIMARY KEY,
+                        issuer TEXT NOT NULL REFERENCES authorities(id),
+                        serial TEXT NOT NULL,
+                        profile TEXT NOT NULL,
+                        subject TEXT NOT NULL,
+                        not_before REAL NOT NULL,
+                        not_after REAL NOT NULL,
+                        key_fingerprint TEXT NOT NULL REFERENCES keys(fingerprint),
+                        device_vendor TEXT,
+                        device_serial TEXT,
+                        der BLOB NOT NULL,
+                        status TEXT NOT NULL,
+                        issued_at REAL NOT NULL
+                    );
+                    -- RFC 5280 §4.1.2.2: a serial is unique per issuer. The store, not luck, enforces it.
+                    CREATE UNIQUE INDEX certificates_by_issuer_serial ON certificates(issuer, serial);
+                    CREATE INDEX certificates_by_serial ON certificates(serial);
+                    CREATE INDEX certificates_by_device ON certificates(device_serial, device_vendor);
+                    CREATE INDEX certificates_by_not_after ON certificates(not_after);
+                    CREATE TABLE events (
+                        sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+                        at REAL NOT NULL,
+                        actor TEXT NOT NULL,
+                        action TEXT NOT NULL,
+                        subject TEXT NOT NULL,
+                        from_state TEXT,
+                        to_state TEXT,
+                        detail TEXT NOT NULL
+                    );
+                    CREATE INDEX events_by_subject ON events(subject);
+                    -- The event log is append-only: history is never rewritten, even by a buggy caller.
+                    CREATE TRIGGER events_are_append_only_update BEFORE UPDATE ON events
+                        BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+                    CREATE TRIGGER events_are_append_only_delete BEFORE DELETE ON events
+                        BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+                    """)
+        }
+        return migrator
+    }
+}
