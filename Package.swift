@@ -77,6 +77,8 @@ let package = Package(
             dependencies: [
                 "FleetkeyCore",
                 .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings
@@ -104,6 +106,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],
+            resources: [.copy("Resources")],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -111,6 +114,7 @@ let package = Package(
             dependencies: [
                 "FleetkeyCore", "FleetkeySQLite", "FleetkeyCustody", "FleetkeyTesting",
                 .product(name: "X509", package: "swift-certificates"),
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings
@@ -118,7 +122,8 @@ let package = Package(
         .testTarget(
             name: "FleetkeyIntegrationTests",
             dependencies: [
-                "FleetkeyCore", "FleetkeyTesting",
+                "FleetkeyCore", "FleetkeyTesting", "FleetkeyCustody",
+                .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],

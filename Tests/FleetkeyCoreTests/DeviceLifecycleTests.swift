@@ -1,0 +1,56 @@
+import FleetkeyCore
+import Testing
+
+@Suite("Device lifecycle state machine")
+struct DeviceLifecycleTests {
+    let machine = DeviceLifecycle()
+
+    @Test("the happy path of DESIGN.md runs from generated to decommissioned")
+    func happyPath() throws {
+        var state = DeviceState.generated
+        for (event, expected) in [
+            (DeviceLifecycleEvent.provision, DeviceState.provisioned), (.ship, .shipped), (.commission, .commissioned),
+            (.activate, .active), (.suspend, .suspended), (.resume, .active), (.decommission, .decommissioned),
+        ] {
+            state = try machine.next(from: state, on: event)
+            #expect(state == expected)
+        }
+    }
+
+    @Test("revocation is reachable from every in-service state and is final")
+    func revocation() throws {
+        for state in [DeviceState.provisioned, .shipped, .commissioned, .active, .suspended] {
+            #expect(try machine.next(from: state, on: .revoke) == .revoked)
+        }
+        for event in DeviceLifecycleEvent.allCases {
+            #expect(throws: FleetkeyError(.invalidTransition, "")) { try machine.next(from: .revoked, on: event) }
+            #expect(throws: FleetkeyError(.invalidTransition, "")) { try machine.next(from: .decommissioned, on: event) }
+        }
+    }
+
+    @Test("an invalid transition names the state, the event and what is allowed")
+    func invalidTransitionMessage() {
+        do {
+            _ = try machine.next(from: .provisioned, on: .activate)
+            Issue.record("activate from provisioned must fail")
+        } catch {
+            #expect(error.code == .invalidTransition)
+            #expect(error.reason.contains("cannot activate a device that is provisioned"))
+            #expect(error.reason.contains("ship, revoke"))
+        }
+    }
+
+    @Test("every state/event pair either moves or throws; no silent no-op")
+    func total() {
+        for state in DeviceState.allCases {
+            for event in DeviceLifecycleEvent.allCases {
+                let allowed = DeviceLifecycle.allowedEvents(from: state).contains(event)
+                let result = Result { try machine.next(from: state, on: event) }
+                switch result {
+                case .success(let next): #expect(allowed && next != state || event == .resume)
+                case .failure: #expect(!allowed)
+                }
+            }
+        }
+    }
+}
