@@ -122,7 +122,7 @@ let package = Package(
         .testTarget(
             name: "FleetkeyIntegrationTests",
             dependencies: [
-                "FleetkeyCore", "FleetkeyTesting", "FleetkeyCustody",
+                "FleetkeyCore", "FleetkeyTesting", "FleetkeyCustody", "FleetkeySQLite",
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -40,7 +40,7 @@ struct IssueCommand: FleetkeyCommand {
             hardware = HardwareModuleName(hardwareType: type, serialNumber: Array(hwSerial.utf8))
         }
         // Decode and check the request before asking for the passphrase, so bad input fails fast.
-        _ = try PEMOrDER.certificateRequest(Array(bytes), source: "request '\(csr)'")
+        _ = try policy.decodeRequest(Array(bytes), profile: profile, at: Date(), source: "request '\(csr)'")
         let ecosystem = try directory.openEcosystem(passphrase: try PassphraseSource.obtain(confirm: false))
         let authority = try await ecosystem.vendorAuthority(vendorName)
         let issued = try await ecosystem.issueDeviceIdentity(

@@ -221,18 +221,7 @@ public struct Ecosystem: Sendable {
     public func issueDeviceIdentity(_ request: DeviceRequest, by authority: CertificateAuthority) async throws
         -> IssuedCertificate
     {
-        let csr: CertificateSigningRequest
-        do {
-            csr = try PEMOrDER.certificateRequest(request.csr)
-        } catch {
-            // A key too weak to parse (RSA below 2048 bits) is a policy refusal, and should read as one.
-            if let bits = RequestKeyProbe.rsaModulusBits(requestDER: RequestKeyProbe.derBytes(request.csr)) {
-                let profile = try policy.profile(request.profile)
-                try policy.algorithms.check(
-                    .rsa(bits), at: clock.now(), profile: request.profile, profileFamilies: profile.allowedAlgorithms)
-            }
-            throw error
-        }
+        let csr = try policy.decodeRequest(request.csr, profile: request.profile, at: clock.now())
         guard csr.publicKey.isValidSignature(csr.signature, for: csr) else {
             throw FleetkeyError(
                 .proofOfPossessionFailed,

@@ -1,3 +1,4 @@
+import Foundation
 import SwiftASN1
 import X509
 
@@ -46,5 +47,23 @@ enum RequestKeyProbe {
             let document = try? PEMDocument(pemString: text)
         else { return bytes }
         return document.derBytes
+    }
+}
+
+extension EcosystemPolicy {
+    /// Decodes a PKCS#10 request (PEM or DER) for `profile`. A key too weak to parse (RSA below 2048 bits) is
+    /// reported as the algorithm-policy refusal it is, not as a malformed request.
+    public func decodeRequest(_ bytes: [UInt8], profile name: String, at date: Date, source: String = "request")
+        throws -> CertificateSigningRequest
+    {
+        do {
+            return try PEMOrDER.certificateRequest(bytes, source: source)
+        } catch {
+            if let bits = RequestKeyProbe.rsaModulusBits(requestDER: RequestKeyProbe.derBytes(bytes)) {
+                let profile = try self.profile(name)
+                try algorithms.check(.rsa(bits), at: date, profile: name, profileFamilies: profile.allowedAlgorithms)
+            }
+            throw error
+        }
     }
 }
