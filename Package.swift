@@ -22,6 +22,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // The rules: domain types, lifecycle, policy, profiles and the CA engine. No I/O.
@@ -45,6 +52,55 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The scale-out registry: PostgreSQL through postgres-nio, behind the same RegistryStore protocol.
+        .target(
+            name: "FleetkeyPostgres",
+            dependencies: [
+                "FleetkeyCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The PKCS#11 C API, from p11-kit's pkcs11.h (Debian: libp11-kit-dev); modules are loaded with dlopen.
+        .systemLibrary(
+            name: "CPKCS11",
+            pkgConfig: "p11-kit-1",
+            providers: [.apt(["libp11-kit-dev"])]
+        ),
+        // Key custody in PKCS#11 tokens (HSM, TPM, secure element), and the secure-element model.
+        .target(
+            name: "FleetkeyPKCS11",
+            dependencies: [
+                "FleetkeyCore",
+                "CPKCS11",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // `fleetkey serve`: HTTP handlers (OCSP, CRL, EST, REST) that decode, call the core, encode.
+        .target(
+            name: "FleetkeyServer",
+            dependencies: [
+                "FleetkeyCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Key custody: the encrypted software keystore (embedded default).
         .target(
             name: "FleetkeyCustody",
@@ -63,7 +119,13 @@ let package = Package(
                 "FleetkeyCore",
                 "FleetkeySQLite",
                 "FleetkeyCustody",
+                "FleetkeyPostgres",
+                "FleetkeyPKCS11",
+                "FleetkeyServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -115,6 +177,32 @@ let package = Package(
                 "FleetkeyCore", "FleetkeySQLite", "FleetkeyCustody", "FleetkeyTesting",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Every store test, run against SQLite and a real PostgreSQL server (started by scripts/test), plus several
+        // `fleetkey` processes on one database.
+        .testTarget(
+            name: "FleetkeyStoreConformanceTests",
+            dependencies: [
+                "FleetkeyCore", "FleetkeySQLite", "FleetkeyPostgres", "FleetkeyCustody", "FleetkeyTesting",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // PKCS#11 custody and the secure-element model, against a real SoftHSM2 token in a temporary token directory.
+        .testTarget(
+            name: "FleetkeyPKCS11Tests",
+            dependencies: [
+                "FleetkeyCore", "FleetkeyPKCS11", "FleetkeyCustody", "FleetkeySQLite", "FleetkeyTesting", "CPKCS11",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings

@@ -13,7 +13,7 @@ struct Fleetkey: AsyncParsableCommand {
             """,
         subcommands: [
             InitCommand.self, VendorCommand.self, CACommand.self, IssueCommand.self, CertCommand.self,
-            DeviceCommand.self, DemoCommand.self,
+            DeviceCommand.self, RevokeCommand.self, CRLCommand.self, ServeCommand.self, DemoCommand.self, HSMCommand.self,
         ]
     )
 }
@@ -35,6 +35,17 @@ extension FleetkeyCommand {
     func run() async throws {
         do {
             try await execute()
+            await OpenRegistries.shutdownAll()
+        } catch {
+            // Database connection pools close before the process reports and exits, on failure too.
+            await OpenRegistries.shutdownAll()
+            try Self.report(error)
+        }
+    }
+
+    private static func report(_ failure: any Error) throws {
+        do {
+            throw failure
         } catch let error as FleetkeyError {
             FileHandle.standardError.write(Data("error [\(error.code)]: \(error.reason)\n".utf8))
             throw ExitCode(1)

@@ -93,6 +93,28 @@ enum RegistrySchema {
                         BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
                     """)
         }
+        migrator.registerMigration("v2-revocation") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE certificates ADD COLUMN revoked_at REAL;
+                    ALTER TABLE certificates ADD COLUMN revocation_reason INTEGER;
+                    ALTER TABLE certificates ADD COLUMN invalidity_date REAL;
+                    -- CRL generation reads an issuer's revoked certificates in serial order.
+                    CREATE INDEX certificates_revoked ON certificates(issuer, serial) WHERE status = 'revoked';
+                    -- The newest CRL of each issuer's partition; its number only ever increases (RFC 5280 §5.2.3).
+                    CREATE TABLE crls (
+                        issuer TEXT NOT NULL REFERENCES authorities(id),
+                        partition INTEGER NOT NULL,
+                        number INTEGER NOT NULL,
+                        this_update REAL NOT NULL,
+                        next_update REAL NOT NULL,
+                        der BLOB NOT NULL,
+                        PRIMARY KEY (issuer, partition)
+                    ) WITHOUT ROWID;
+                    -- A running server polls for revocations made by other processes.
+                    CREATE INDEX events_by_action ON events(action, sequence);
+                    """)
+        }
         return migrator
     }
 }

@@ -194,6 +194,14 @@ public final class SQLiteRegistry: RegistryStore {
 
     // MARK: Transactions and errors
 
+    func writeRows<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await write(body)
+    }
+
+    func readRows<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await read(body)
+    }
+
     private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do {
             return try await pool.write(body)
@@ -358,7 +366,7 @@ public final class SQLiteRegistry: RegistryStore {
             issuer: row["issuer"], serial: row["serial"], profile: row["profile"], subject: row["subject"],
             notBefore: date(row, "not_before"), notAfter: date(row, "not_after"), keyFingerprint: row["key_fingerprint"],
             device: device, der: Array(row["der"] as Data), status: CertificateStatus(rawValue: row["status"]) ?? .valid,
-            issuedAt: date(row, "issued_at"))
+            issuedAt: date(row, "issued_at"), revocation: revocationInfo(row))
     }
 
     private static func device(_ row: Row) throws -> DeviceRecord {
@@ -377,5 +385,24 @@ public final class SQLiteRegistry: RegistryStore {
             sequence: row["sequence"], at: date(row, "at"), actor: row["actor"], action: row["action"],
             subject: row["subject"], fromState: row["from_state"], toState: row["to_state"],
             detail: EventDetailCoding.decode(row["detail"]))
+    }
+}
+
+extension SQLiteRegistry {
+    /// Latency samples (ns) of a rowid point query on the devices table through the same read path as
+    /// ``deviceSynchronously(_:)``: the floor any lookup in this database can reach. Used by the benchmark.
+    public func rowidLookupSamples(count: Int, maximum: Int64) throws -> [UInt64] {
+        var generator = SystemRandomNumberGenerator()
+        var samples: [UInt64] = []
+        samples.reserveCapacity(count)
+        for _ in 0..<count {
+            let id = Int64.random(in: 1...max(1, maximum), using: &generator)
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = try pool.read { db in
+                try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM devices WHERE id = ?"), arguments: [id])
+            }
+            samples.append(DispatchTime.now().uptimeNanoseconds - start)
+        }
+        return samples
     }
 }

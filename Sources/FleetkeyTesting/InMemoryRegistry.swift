@@ -5,7 +5,7 @@ import Synchronization
 /// A registry held in memory, with the same uniqueness and optimistic-concurrency rules as the real stores.
 ///
 /// For unit tests of the core and for quick experiments; it keeps nothing across processes.
-public final class InMemoryRegistry: RegistryStore {
+public final class InMemoryRegistry: RegistryStore, RevocationStore {
     struct State {
         var authorities: [String: AuthorityRecord] = [:]
         var vendors: [VendorName: VendorRecord] = [:]
@@ -13,6 +13,7 @@ public final class InMemoryRegistry: RegistryStore {
         var devices: [DeviceID: DeviceRecord] = [:]
         var certificates: [String: CertificateRecord] = [:]  // issuer/serial
         var events: [LifecycleEvent] = []
+        var crls: [String: PublishedCRL] = [:]  // issuer/partition
     }
 
     private let state = Mutex(State())
@@ -112,6 +113,103 @@ public final class InMemoryRegistry: RegistryStore {
     public func events(subject: String?, limit: Int?) async throws -> [LifecycleEvent] {
         let matching = state.withLock { state in state.events.filter { subject == nil || $0.subject == subject } }
         return Array(matching.prefix(limit ?? matching.count))
+    }
+
+    // MARK: RevocationStore
+
+    public func certificateRefs(_ scope: CertificateScope) async throws -> [CertificateRef] {
+        state.withLock { state in
+            state.certificates.values.filter { certificate in
+                switch scope {
+                case .certificate(let issuer, let serial):
+                    return certificate.serial == serial.uppercased() && (issuer == nil || certificate.issuer == issuer)
+                case .device(let id): return certificate.device == id
+                case .deviceSerial(let serial): return certificate.device?.serial == serial
+                case .lot(let vendor, let name):
+                    guard let id = certificate.device, let device = state.devices[id] else { return false }
+                    return device.lot == name && (vendor == nil || id.vendor == vendor)
+                case .issuer(let issuer): return certificate.issuer == issuer
+                }
+            }
+            .sorted { ($0.issuer, $0.serial) < ($1.issuer, $1.serial) }
+            .map { certificate in
+                CertificateRef(
+                    issuer: certificate.issuer, serial: certificate.serial, profile: certificate.profile,
+                    device: certificate.device, deviceState: certificate.device.flatMap { state.devices[$0]?.state },
+                    status: certificate.status, revocation: certificate.revocation)
+            }
+        }
+    }
+
+    public func apply(_ revocation: RevocationUnit) async throws {
+        try state.withLock { state in
+            var next = state
+            for key in revocation.certificates {
+                let id = "\(key.issuer)/\(key.serial)"
+                guard var certificate = next.certificates[id], certificate.status == .valid else {
+                    throw FleetkeyError(.conflict, "certificate \(id) is no longer valid")
+                }
+                certificate.status = .revoked
+                certificate.revocation = revocation.info
+                next.certificates[id] = certificate
+            }
+            for transition in revocation.devices {
+                guard var device = next.devices[transition.device], device.state == transition.from else {
+                    throw FleetkeyError(.conflict, "device \(transition.device) changed concurrently")
+                }
+                device.state = transition.to
+                device.updatedAt = revocation.info.revokedAt
+                next.devices[transition.device] = device
+            }
+            if let vendor = revocation.vendor { next.vendors[vendor]?.state = .revoked }
+            Self.append(revocation.events, to: &next)
+            state = next
+        }
+    }
+
+    public func revokedEntries(issuer: String) async throws -> [RevokedCertificate] {
+        state.withLock { state in
+            state.certificates.values.filter { $0.issuer == issuer && $0.status == .revoked }.sorted { $0.serial < $1.serial }
+                .map {
+                    RevokedCertificate(
+                        serial: Hex.decode($0.serial) ?? [], revocationDate: $0.revocation?.revokedAt ?? $0.issuedAt,
+                        reason: $0.revocation?.reason, invalidityDate: $0.revocation?.invalidityDate)
+                }
+        }
+    }
+
+    public func latestCRL(issuer: String, partition: Int) async throws -> PublishedCRL? {
+        state.withLock { $0.crls["\(issuer)/\(partition)"] }
+    }
+
+    public func publish(_ crl: PublishedCRL) async throws -> Bool {
+        state.withLock { state in
+            let key = "\(crl.issuer)/\(crl.partition)"
+            guard (state.crls[key]?.number ?? 0) < crl.number else { return false }
+            state.crls[key] = crl
+            return true
+        }
+    }
+
+    public func revocations(after sequence: Int64, limit: Int) async throws -> [RevocationNotice] {
+        state.withLock { state in
+            Array(
+                state.events.filter { $0.action == "certificate.revoked" && ($0.sequence ?? 0) > sequence }.prefix(limit)
+                    .compactMap { event -> RevocationNotice? in
+                        guard let slash = event.subject.lastIndex(of: "/") else { return nil }
+                        return RevocationNotice(
+                            sequence: event.sequence ?? 0, issuer: String(event.subject.dropFirst(12)[..<slash]),
+                            serial: String(event.subject[event.subject.index(after: slash)...]))
+                    })
+        }
+    }
+
+    public func keyRecord(fingerprint: String) async throws -> KeyRecord? {
+        state.withLock { $0.keys[fingerprint] }
+    }
+
+    public func lastEventSequence() async throws -> Int64 {
+        state.withLock { Int64($0.events.count) }
     }
 
     private static func insert(_ certificate: CertificateRecord, into state: inout State) throws {

@@ -16,7 +16,12 @@ struct IssueCommand: FleetkeyCommand {
 
     @OptionGroup var location: DirectoryOption
     @Option(help: "The vendor whose issuing CA signs.") var vendor: String
-    @Option(help: "The PKCS#10 request file, PEM or DER.") var csr: String
+    @Option(help: "The PKCS#10 request file, PEM or DER.") var csr: String?
+    @Option(help: "Issue for every request (*.csr, *.pem, *.der) in this directory, in name order (instead of --csr).")
+    var csrDir: String?
+    @Option(help: "With --csr-dir: write each certificate here, as <request name>.pem.") var outDir: String?
+    @Flag(help: "With --csr-dir: report a refused request and go on with the next (a registry failure still stops).")
+    var keepGoing = false
     @Option(help: "The certificate profile.") var profile = CertificateProfile.Name.deviceIdentity
     @Option(help: "Write the certificate (PEM) here instead of standard output.") var out: String?
     @Option(help: "hardwareModuleName serial (RFC 4108), when the request carries none.") var hwSerial: String?
@@ -25,6 +30,15 @@ struct IssueCommand: FleetkeyCommand {
     @Flag(help: "Print a JSON summary (with the PEM) instead of the bare PEM.") var json = false
 
     func execute() async throws {
+        if let csrDir {
+            return try await issueBatch(from: csrDir)
+        }
+        guard let csr else {
+            throw FleetkeyError(.invalidArgument, "name the request: --csr FILE, or --csr-dir DIR --out-dir DIR for many")
+        }
+        if outDir != nil || keepGoing {
+            throw FleetkeyError(.invalidArgument, "--out-dir and --keep-going go with --csr-dir, not with --csr")
+        }
         let directory = location.directory
         let vendorName = try VendorName(vendor)
         guard let bytes = FileManager.default.contents(atPath: csr) else {

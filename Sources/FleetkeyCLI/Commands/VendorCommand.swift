@@ -17,12 +17,19 @@ struct VendorAdd: FleetkeyCommand {
         abstract: "Admit a vendor: an issuing CA under the root, name-constrained to O=NAME.",
         discussion: """
             Also issues the vendor's delegated OCSP-responder and manifest-signing certificates.
-            The new keys are generated in the keystore; the root key signs the vendor CA.
+            The new keys are generated in the keystore (the CA key in a PKCS#11 token with --key); the root key
+            signs the vendor CA.
             """)
 
     @OptionGroup var location: DirectoryOption
     @Argument(help: "The vendor's name, used as O= in every certificate under its CA.") var name: String
     @Option(help: "Key algorithm of the vendor CA: p256 (default), p384, ed25519 or rsa3072.") var algorithm = "p256"
+    @Option(
+        help: ArgumentHelp(
+            "Generate the vendor CA key in a PKCS#11 token: pkcs11:token=LABEL;object=LABEL?module-path=/path/module.so.",
+            discussion: "The PIN comes from FLEETKEY_PKCS11_PIN or the URI's pin-source=file:...; the OCSP-responder and "
+                + "manifest-signer keys stay in the software keystore."))
+    var key: String?
     @Flag(help: "Print the result as JSON.") var json = false
 
     func execute() async throws {
@@ -30,7 +37,9 @@ struct VendorAdd: FleetkeyCommand {
         let vendor = try VendorName(name)
         let spec = try KeySpec(cliName: algorithm)
         _ = try directory.configuration()
-        let ecosystem = try directory.openEcosystem(passphrase: try PassphraseSource.obtain(confirm: false))
+        let caKeyCustody = try CAKeyOption.custody(key)
+        let ecosystem = try directory.openEcosystem(
+            passphrase: try PassphraseSource.obtain(confirm: false), caKeyCustody: caKeyCustody)
         let setup = try await ecosystem.addVendor(vendor, algorithm: spec)
         let caFile = try directory.publish(try setup.caCertificate.pemString(), as: "\(vendor.authorityID).pem")
         let ocspFile = try directory.publish(try setup.ocspResponderCertificate.pemString(), as: "\(vendor.authorityID)-ocsp.pem")

@@ -69,9 +69,18 @@ struct EcosystemDirectory {
         return try EcosystemPolicy.decode(data)
     }
 
+    /// The registry `fleetkey.json` names: SQLite in this directory, or PostgreSQL (see ``RegistrySelection``).
     func openRegistry() throws -> any RegistryStore {
         let configuration = try configuration()
-        return try SQLiteRegistry(path: url.appendingPathComponent(configuration.registry).path)
+        return try RegistrySelection(recorded: configuration.registry, directory: url).open()
+    }
+
+    /// The registry with its revocation side, for revoking and publishing status.
+    func openRevocationRegistry() throws -> any RegistryStore & RevocationStore {
+        guard let store = try openRegistry() as? any RegistryStore & RevocationStore else {
+            throw FleetkeyError(.configuration, "this ecosystem's registry does not support revocation")
+        }
+        return store
     }
 
     func openKeystore(passphrase: Passphrase) throws -> SoftwareKeystore {
@@ -81,10 +90,12 @@ struct EcosystemDirectory {
             cost: ScryptCost(log2N: configuration.scryptLog2N))
     }
 
-    /// The core wired to this directory's registry and keystore.
-    func openEcosystem(passphrase: Passphrase) throws -> Ecosystem {
+    /// The core wired to this directory's registry and keystore; keys in PKCS#11 tokens are reached through their
+    /// `pkcs11:` references (``KeyCustodyRouter``), and `caKeyCustody` makes new CA keys in a token (`--key`).
+    func openEcosystem(passphrase: Passphrase, caKeyCustody: (any KeyCustody)? = nil) throws -> Ecosystem {
         Ecosystem(
-            policy: try policy(), store: try openRegistry(), custody: try openKeystore(passphrase: passphrase),
+            policy: try policy(), store: try openRegistry(),
+            custody: try KeyCustodyRouter(keystore: try openKeystore(passphrase: passphrase)), caKeyCustody: caKeyCustody,
             actor: Actor.current)
     }
 
@@ -92,7 +103,7 @@ struct EcosystemDirectory {
     func publish(_ pem: String, as name: String) throws -> URL {
         try FileManager.default.createDirectory(at: certsURL, withIntermediateDirectories: true)
         let file = certsURL.appendingPathComponent(name)
-        try Data(pem.utf8).write(to: file, options: .atomic)
+        try Data((pem.hasSuffix("\n") ? pem : pem + "\n").utf8).write(to: file, options: .atomic)
         return file
     }
 }

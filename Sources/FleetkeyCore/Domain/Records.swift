@@ -117,6 +117,8 @@ public struct CertificateRecord: Hashable, Sendable {
     public var der: [UInt8]
     public var status: CertificateStatus
     public var issuedAt: Date
+    /// When, why and since when a revoked certificate was revoked; `nil` while it is valid.
+    public var revocation: RevocationInfo?
 
     public init(
         issuer: String,
@@ -129,7 +131,8 @@ public struct CertificateRecord: Hashable, Sendable {
         device: DeviceID?,
         der: [UInt8],
         status: CertificateStatus,
-        issuedAt: Date
+        issuedAt: Date,
+        revocation: RevocationInfo? = nil
     ) {
         self.issuer = issuer
         self.serial = serial
@@ -142,6 +145,7 @@ public struct CertificateRecord: Hashable, Sendable {
         self.der = der
         self.status = status
         self.issuedAt = issuedAt
+        self.revocation = revocation
     }
 }
 

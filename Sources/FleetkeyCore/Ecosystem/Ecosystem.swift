@@ -12,6 +12,10 @@ public struct Ecosystem: Sendable {
     public let policy: EcosystemPolicy
     public let store: any RegistryStore
     public let custody: any KeyCustody
+    /// Where new CA keys (the root, vendor issuing CAs) are generated when not in ``custody``, such as a PKCS#11
+    /// token; delegated OCSP-responder and manifest-signer keys stay in ``custody``. Signing always goes through
+    /// ``custody``, which must therefore resolve every key reference the registry holds.
+    public let caKeyCustody: (any KeyCustody)?
     public let clock: any WallClock
     public let actor: String
     let serials: SerialNumberGenerator
@@ -25,6 +29,7 @@ public struct Ecosystem: Sendable {
         policy: EcosystemPolicy,
         store: any RegistryStore,
         custody: any KeyCustody,
+        caKeyCustody: (any KeyCustody)? = nil,
         clock: any WallClock = SystemWallClock(),
         random: any RandomSource = SystemRandomSource(),
         actor: String
@@ -32,6 +37,7 @@ public struct Ecosystem: Sendable {
         self.policy = policy
         self.store = store
         self.custody = custody
+        self.caKeyCustody = caKeyCustody
         self.clock = clock
         self.actor = actor
         self.serials = SerialNumberGenerator(random: random)
@@ -43,19 +49,20 @@ public struct Ecosystem: Sendable {
     /// Creates the offline root: a key in custody and a self-signed certificate, recorded in the registry.
     public func createRoot(algorithm: KeySpec) async throws -> Certificate {
         let now = clock.now()
-        let key = try await custody.generateKey(algorithm, label: "root")
+        let caCustody = caKeyCustody ?? custody
+        let key = try await caCustody.generateKey(algorithm, label: "root")
         do {
             let subject = SubjectName([(.organization, policy.ecosystem), (.commonName, "\(policy.ecosystem) Root CA")])
             let draft = try builder.draft(
                 .init(profileName: CertificateProfile.Name.root, subject: subject, publicKey: key.publicKey),
                 issuer: nil, issuerKey: algorithm, serial: serials.next(), now: now)
-            let signer = try await custody.signingKey(key.reference)
+            let signer = try await caCustody.signingKey(key.reference)
             let certificate = try CertificateAuthority.lintAndSign(
                 draft, issuer: nil, key: signer, linter: ProfileLinter(policy: policy), now: now)
             let record = AuthorityRecord(
                 id: "root", kind: .root, vendor: nil, certificateDER: try certificate.derBytes(),
                 keyReference: key.reference, algorithm: algorithm, createdAt: now)
-            let keyRecord = try keyRecord(key.publicKey, custody: custody.kind, location: key.reference)
+            let keyRecord = try keyRecord(key.publicKey, custody: caCustody.kind, location: key.reference)
             try await store.createRoot(
                 record,
                 certificate: try certificateRecord(certificate, issuer: "root", profile: draft.profileName, key: keyRecord, device: nil, now: now),
@@ -67,7 +74,7 @@ public struct Ecosystem: Sendable {
                 ])
             return certificate
         } catch {
-            try? await custody.destroyKey(key.reference)
+            try? await caCustody.destroyKey(key.reference)
             throw error
         }
     }
@@ -95,10 +102,11 @@ public struct Ecosystem: Sendable {
         }
         let root = try await rootAuthority()
         let now = clock.now()
-        var generated: [CustodiedKey] = []
+        let caCustody = caKeyCustody ?? custody
+        var generated: [(custody: any KeyCustody, key: CustodiedKey)] = []
         do {
-            let caKey = try await custody.generateKey(algorithm, label: name.authorityID)
-            generated.append(caKey)
+            let caKey = try await caCustody.generateKey(algorithm, label: name.authorityID)
+            generated.append((caCustody, caKey))
             let caDraft = try builder.draft(
                 .init(
                     profileName: CertificateProfile.Name.vendorCA,
@@ -108,7 +116,7 @@ public struct Ecosystem: Sendable {
             let caCertificate = try root.issue(caDraft, now: now)
             let vendorCA = try CertificateAuthority(
                 id: name.authorityID, certificate: caCertificate,
-                signingKey: try await custody.signingKey(caKey.reference), policy: policy)
+                signingKey: try await caCustody.signingKey(caKey.reference), policy: policy)
 
             var issued: [(Certificate, String, CustodiedKey)] = [(caCertificate, "root", caKey)]
             for (profile, role) in [
@@ -116,7 +124,7 @@ public struct Ecosystem: Sendable {
                 (CertificateProfile.Name.manifestSigner, "Manifest Signer"),
             ] {
                 let key = try await custody.generateKey(algorithm, label: "\(name.authorityID)-\(profile)")
-                generated.append(key)
+                generated.append((custody, key))
                 let draft = try builder.draft(
                     .init(
                         profileName: profile,
@@ -136,7 +144,9 @@ public struct Ecosystem: Sendable {
             for ((certificate, issuer, key), profile) in zip(
                 issued, [CertificateProfile.Name.vendorCA, CertificateProfile.Name.ocspResponder, CertificateProfile.Name.manifestSigner])
             {
-                let keyRecord = try keyRecord(key.publicKey, custody: custody.kind, location: key.reference)
+                let keyRecord = try keyRecord(
+                    key.publicKey, custody: key.reference == caKey.reference ? caCustody.kind : custody.kind,
+                    location: key.reference)
                 keys.append(keyRecord)
                 certificates.append(
                     try certificateRecord(certificate, issuer: issuer, profile: profile, key: keyRecord, device: nil, now: now))
@@ -149,7 +159,7 @@ public struct Ecosystem: Sendable {
                 vendor: vendor, caCertificate: caCertificate, ocspResponderCertificate: issued[1].0,
                 manifestSignerCertificate: issued[2].0)
         } catch {
-            for key in generated { try? await custody.destroyKey(key.reference) }
+            for (owner, key) in generated { try? await owner.destroyKey(key.reference) }
             throw error
         }
     }
@@ -169,13 +179,30 @@ public struct Ecosystem: Sendable {
         return try await authority(id: vendor.authorityID)
     }
 
-    func authority(id: String) async throws -> CertificateAuthority {
+    /// An authority (`root` or `vendor-<name>`) with its signing key from custody.
+    public func authority(id: String) async throws -> CertificateAuthority {
         guard let record = try await store.authority(id: id) else {
             throw FleetkeyError(.notFound, "no certificate authority '\(id)' in the registry")
         }
         let certificate = try Certificate(derEncoded: record.certificateDER)
         return try CertificateAuthority(
             id: id, certificate: certificate, signingKey: try await custody.signingKey(record.keyReference), policy: policy)
+    }
+
+    /// A vendor's delegated signer for `profile` (its OCSP responder or manifest signer): the newest valid
+    /// certificate the vendor CA issued under that profile, with its key from custody.
+    public func delegatedSigner(vendor: VendorName, profile: String, index: any RevocationStore) async throws
+        -> (certificate: Certificate, key: Certificate.PrivateKey)
+    {
+        let refs = try await index.certificateRefs(.issuer(vendor.authorityID))
+            .filter { $0.profile == profile && $0.status == .valid }
+        guard let ref = refs.last, let record = try await store.certificate(issuer: ref.issuer, serial: ref.serial) else {
+            throw FleetkeyError(.notFound, "vendor '\(vendor)' has no valid \(profile) certificate")
+        }
+        guard let key = try await index.keyRecord(fingerprint: record.keyFingerprint), let location = key.location else {
+            throw FleetkeyError(.notFound, "the registry does not say where the key of \(vendor)'s \(profile) certificate is kept")
+        }
+        return (try Certificate(derEncoded: record.der), try await custody.signingKey(location))
     }
 
     // MARK: Device identities
@@ -321,7 +348,7 @@ public struct Ecosystem: Sendable {
     // MARK: Records
 
     func keyRecord(_ key: Certificate.PublicKey, custody: KeyCustodyKind, location: String?) throws -> KeyRecord {
-        let spki = Array(key.subjectPublicKeyInfoBytes)
+        let spki = key.subjectPublicKeyInfoDER
         return KeyRecord(
             fingerprint: Hex.lower(SHA256.hash(data: spki)), subjectPublicKeyInfo: spki, algorithm: try KeySpec(key),
             custody: custody, location: location)

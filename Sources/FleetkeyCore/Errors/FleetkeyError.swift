@@ -36,6 +36,16 @@ public struct FleetkeyError: Error, Hashable, Sendable, CustomStringConvertible 
         public static let storage = Code("storage")
         /// A command-line or API argument is invalid.
         public static let invalidArgument = Code("invalid-argument")
+        /// Key custody cannot be reached: a PKCS#11 module that does not load, a token that is missing or was
+        /// removed, a secure element that is gone. Nothing was signed.
+        public static let custodyUnavailable = Code("custody-unavailable")
+        /// A key's custody attributes do not prove it cannot leave its token (extractable, not sensitive, imported).
+        public static let custodyNotProven = Code("custody-not-proven")
+        /// A secure element's key attestation does not verify, or does not say what the verifier requires.
+        public static let attestationRejected = Code("attestation-rejected")
+        /// A revocation-status answer (an OCSP response) does not verify: wrong signer, bad signature, stale, or
+        /// about another certificate.
+        public static let statusNotVerified = Code("status-not-verified")
     }
 
     public let code: Code

@@ -90,14 +90,12 @@ public struct DraftBuilder: Sendable {
             if let hardwareModule = request.hardwareModule {
                 SubjectAlternativeNames([try hardwareModule.generalName()])
             }
-            if profile.revocationPointers, let authorityID {
-                AuthorityInformationAccess([
-                    .init(method: .ocspServer, location: .uniformResourceIdentifier(policy.urls.ocsp(issuer: authorityID))),
-                    .init(
-                        method: .issuingCA,
-                        location: .uniformResourceIdentifier(policy.urls.caIssuers(issuer: authorityID))),
-                ])
-                CRLDistributionPoints([DistributionPoint(uri: policy.urls.crl(issuer: authorityID))])
+            if let authorityID {
+                let access = Self.accessDescriptions(profile.issuerPointers, issuer: authorityID, urls: policy.urls)
+                if !access.isEmpty { AuthorityInformationAccess(access) }
+                if profile.issuerPointers.contains("crl") {
+                    CRLDistributionPoints([DistributionPoint(uri: policy.crlURL(issuer: authorityID, serial: Array(serial.bytes)))])
+                }
             }
             if profile.ocspNoCheck {
                 OCSPNoCheck()
@@ -115,6 +113,20 @@ public struct DraftBuilder: Sendable {
             extensions: extensions,
             signatureAlgorithm: issuerKey.signatureAlgorithm
         )
+    }
+
+    /// The authorityInfoAccess entries a profile's `issuerPointers` ask for, in RFC 5280 §4.2.2.1 order.
+    static func accessDescriptions(_ pointers: [String], issuer: String, urls: EcosystemPolicy.PublicationURLs)
+        -> [AuthorityInformationAccess.AccessDescription]
+    {
+        var access: [AuthorityInformationAccess.AccessDescription] = []
+        if pointers.contains("ocsp") {
+            access.append(.init(method: .ocspServer, location: .uniformResourceIdentifier(urls.ocsp(issuer: issuer))))
+        }
+        if pointers.contains("caIssuers") {
+            access.append(.init(method: .issuingCA, location: .uniformResourceIdentifier(urls.caIssuers(issuer: issuer))))
+        }
+        return access
     }
 
     /// Checks the subject against the profile's attribute rules and the issuer's name constraints.

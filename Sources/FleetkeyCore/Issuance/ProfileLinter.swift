@@ -136,24 +136,22 @@ public struct ProfileLinter: Sendable {
             case .forbidden: check(hardwareNames.isEmpty, "subjectAltName", "no hardwareModuleName", "\(hardwareNames.count)")
             }
 
-            let hasPointers = profile.revocationPointers && issuer != nil
             let aia = try extensions.authorityInformationAccess
-            if hasPointers, let issuer {
+            let crl = try extensions[oid: FleetkeyOID.crlDistributionPoints].map { try CRLDistributionPoints($0) }
+            if let issuer {
                 let locations = (aia.map { Array($0) } ?? []).map { "\($0.method)=\($0.location)" }
-                let expected = [
-                    "\(AuthorityInformationAccess.AccessDescription.AccessMethod.ocspServer)=\(GeneralName.uniformResourceIdentifier(policy.urls.ocsp(issuer: issuer.authorityID)))",
-                    "\(AuthorityInformationAccess.AccessDescription.AccessMethod.issuingCA)=\(GeneralName.uniformResourceIdentifier(policy.urls.caIssuers(issuer: issuer.authorityID)))",
-                ]
-                check(locations == expected, "authorityInfoAccess", "OCSP and caIssuers URLs of the policy", "\(locations)")
-                let crl = try extensions[oid: FleetkeyOID.crlDistributionPoints].map { try CRLDistributionPoints($0) }
+                let expected = DraftBuilder.accessDescriptions(profile.issuerPointers, issuer: issuer.authorityID, urls: policy.urls)
+                    .map { "\($0.method)=\($0.location)" }
+                check(locations == expected, "authorityInfoAccess", "the policy's \(profile.issuerPointers) URLs", "\(locations)")
+                let expectedCRL =
+                    profile.issuerPointers.contains("crl")
+                    ? [policy.crlURL(issuer: issuer.authorityID, serial: Array(draft.serialNumber.bytes))] : []
                 check(
-                    crl?.points.flatMap(\.uris) == [policy.urls.crl(issuer: issuer.authorityID)], "cRLDistributionPoints",
-                    "the issuer's CRL URL of the policy", "\(String(describing: crl?.points.flatMap(\.uris)))")
+                    (crl?.points.flatMap(\.uris) ?? []) == expectedCRL, "cRLDistributionPoints",
+                    "the issuer's CRL (partition) URL of the policy", "\(String(describing: crl?.points.flatMap(\.uris)))")
             } else {
-                check(aia == nil, "authorityInfoAccess", "absent for profile \(name)", "present")
-                check(
-                    extensions[oid: FleetkeyOID.crlDistributionPoints] == nil, "cRLDistributionPoints",
-                    "absent for profile \(name)", "present")
+                check(aia == nil, "authorityInfoAccess", "absent in a self-signed certificate", "present")
+                check(crl == nil, "cRLDistributionPoints", "absent in a self-signed certificate", "present")
             }
             check(
                 (extensions[oid: FleetkeyOID.ocspNoCheck] != nil) == profile.ocspNoCheck, "ocspNoCheck",

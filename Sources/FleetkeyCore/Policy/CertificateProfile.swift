@@ -19,8 +19,10 @@ public struct CertificateProfile: Codable, Sendable, Hashable {
     public var requiredSubject: [String]
     /// Subject attributes that may be present; anything else in a request is refused.
     public var optionalSubject: [String]
-    /// Whether the certificate carries AIA (OCSP, caIssuers) and a CRL distribution point of its issuer.
-    public var revocationPointers: Bool
+    /// Which pointers to its issuer the certificate carries: `ocsp` and `caIssuers` in authorityInfoAccess
+    /// (RFC 5280 §4.2.2.1) and `crl` as a cRLDistributionPoint (§4.2.1.13). A vendor CA points at the root's CRL
+    /// and certificate but not at an OCSP responder, because the root stays offline.
+    public var issuerPointers: [String]
     /// id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1), for delegated OCSP responders.
     public var ocspNoCheck: Bool
     /// Whether a hardwareModuleName (RFC 4108 §5) otherName goes into the subjectAltName.
@@ -41,7 +43,7 @@ public struct CertificateProfile: Codable, Sendable, Hashable {
         extendedKeyUsage: [String] = [],
         requiredSubject: [String],
         optionalSubject: [String] = [],
-        revocationPointers: Bool,
+        issuerPointers: [String],
         ocspNoCheck: Bool = false,
         hardwareModuleName: Requirement = .forbidden
     ) {
@@ -54,7 +56,7 @@ public struct CertificateProfile: Codable, Sendable, Hashable {
         self.extendedKeyUsage = extendedKeyUsage
         self.requiredSubject = requiredSubject
         self.optionalSubject = optionalSubject
-        self.revocationPointers = revocationPointers
+        self.issuerPointers = issuerPointers
         self.ocspNoCheck = ocspNoCheck
         self.hardwareModuleName = hardwareModuleName
     }
@@ -75,26 +77,26 @@ extension CertificateProfile {
         Name.root: CertificateProfile(
             certificateAuthority: true, validityDays: 365 * 30, backdateSeconds: 0,
             allowedAlgorithms: [.ecdsaP384, .ecdsaP256, .ecdsaP521, .ed25519, .rsa],
-            keyUsage: ["keyCertSign", "cRLSign"], requiredSubject: ["O", "CN"], revocationPointers: false),
+            keyUsage: ["keyCertSign", "cRLSign"], requiredSubject: ["O", "CN"], issuerPointers: []),
         Name.vendorCA: CertificateProfile(
             certificateAuthority: true, pathLength: 0, validityDays: 365 * 25, backdateSeconds: 0,
             allowedAlgorithms: [.ecdsaP256, .ecdsaP384, .ecdsaP521, .ed25519, .rsa],
-            keyUsage: ["keyCertSign", "cRLSign"], requiredSubject: ["O", "CN"], revocationPointers: true),
+            keyUsage: ["keyCertSign", "cRLSign"], requiredSubject: ["O", "CN"], issuerPointers: ["caIssuers", "crl"]),
         Name.deviceIdentity: CertificateProfile(
             certificateAuthority: false, validityDays: 365 * 20,
             allowedAlgorithms: [.ecdsaP256, .ecdsaP384, .ed25519, .rsa],
             keyUsage: ["digitalSignature"], extendedKeyUsage: ["clientAuth"],
             requiredSubject: ["O", "serialNumber"], optionalSubject: ["CN"],
-            revocationPointers: true, hardwareModuleName: .optional),
+            issuerPointers: ["ocsp", "caIssuers", "crl"], hardwareModuleName: .optional),
         Name.ocspResponder: CertificateProfile(
             certificateAuthority: false, validityDays: 365,
             allowedAlgorithms: [.ecdsaP256, .ecdsaP384, .ed25519, .rsa],
             keyUsage: ["digitalSignature"], extendedKeyUsage: ["ocspSigning"],
-            requiredSubject: ["O", "CN"], revocationPointers: false, ocspNoCheck: true),
+            requiredSubject: ["O", "CN"], issuerPointers: [], ocspNoCheck: true),
         Name.manifestSigner: CertificateProfile(
             certificateAuthority: false, validityDays: 365 * 5,
             allowedAlgorithms: [.ecdsaP256, .ecdsaP384, .ed25519, .rsa],
             keyUsage: ["digitalSignature"], extendedKeyUsage: ["documentSigning"],
-            requiredSubject: ["O", "CN"], revocationPointers: true),
+            requiredSubject: ["O", "CN"], issuerPointers: ["ocsp", "caIssuers", "crl"]),
     ]
 }

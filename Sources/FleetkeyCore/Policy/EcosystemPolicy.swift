@@ -14,6 +14,7 @@ public struct EcosystemPolicy: Codable, Sendable, Hashable {
     public var hardwareModuleType: String
     public var algorithms: AlgorithmPolicy
     public var profiles: [String: CertificateProfile]
+    public var revocation: RevocationPolicy
 
     /// Where relying parties find status and issuer certificates; `{issuer}` is replaced by the authority id.
     public struct PublicationURLs: Codable, Sendable, Hashable {
@@ -59,6 +60,66 @@ public struct EcosystemPolicy: Codable, Sendable, Hashable {
         self.hardwareModuleType = hardwareModuleType
         self.algorithms = algorithms
         self.profiles = profiles
+        self.revocation = .default
+    }
+
+    /// How often status information is refreshed, and how CRLs are split.
+    public struct RevocationPolicy: Codable, Sendable, Hashable {
+        /// How many CRL partitions each vendor CA publishes. A certificate's partition is fixed at issuance from its
+        /// serial (``CRLPartition``), and its cRLDistributionPoint names that partition's CRL, so no relying party
+        /// downloads the whole fleet's revocations. 1 means one complete CRL per CA. Changing it only affects
+        /// certificates issued afterwards; CRLs keep being published for every partition ever used.
+        public var crlPartitions: Int
+        /// nextUpdate - thisUpdate of vendor CA CRLs (RFC 5280 §5.1.2.5); they are regenerated well before.
+        public var crlValidityHours: Int
+        /// nextUpdate - thisUpdate of the root's CRL, which is signed rarely because the root stays offline.
+        public var rootCRLValidityDays: Int
+        /// nextUpdate - thisUpdate of OCSP responses (RFC 6960 §4.2.2.1).
+        public var ocspValidityMinutes: Int
+
+        public init(crlPartitions: Int, crlValidityHours: Int, rootCRLValidityDays: Int, ocspValidityMinutes: Int) {
+            self.crlPartitions = crlPartitions
+            self.crlValidityHours = crlValidityHours
+            self.rootCRLValidityDays = rootCRLValidityDays
+            self.ocspValidityMinutes = ocspValidityMinutes
+        }
+
+        public static let `default` = RevocationPolicy(
+            crlPartitions: 1, crlValidityHours: 24, rootCRLValidityDays: 90, ocspValidityMinutes: 60)
+    }
+
+    /// The number of CRL partitions `issuer` publishes: the root always publishes one CRL.
+    public func crlPartitionCount(issuer: String) -> Int {
+        issuer == "root" ? 1 : max(1, revocation.crlPartitions)
+    }
+
+    /// The CRL URL for a certificate with this serial from `issuer`: its partition's CRL when partitioned.
+    public func crlURL(issuer: String, serial: [UInt8]) -> String {
+        crlURL(issuer: issuer, partition: CRLPartition.index(serial: serial, of: crlPartitionCount(issuer: issuer)))
+    }
+
+    /// The URL of one CRL partition (`.../crl/vendor-acme.crl`, or `.../crl/vendor-acme-p3.crl` when partitioned).
+    public func crlURL(issuer: String, partition: Int) -> String {
+        urls.crl(issuer: crlPartitionCount(issuer: issuer) > 1 ? "\(issuer)-p\(partition)" : issuer)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case formatVersion, ecosystem, baseURL, urls, hardwareModuleType, algorithms, profiles, revocation
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        formatVersion = try container.decode(Int.self, forKey: .formatVersion)
+        ecosystem = try container.decode(String.self, forKey: .ecosystem)
+        baseURL = try container.decode(String.self, forKey: .baseURL)
+        urls = try container.decode(PublicationURLs.self, forKey: .urls)
+        hardwareModuleType = try container.decode(String.self, forKey: .hardwareModuleType)
+        algorithms = try container.decode(AlgorithmPolicy.self, forKey: .algorithms)
+        profiles = try container.decode([String: CertificateProfile].self, forKey: .profiles)
+        revocation = try container.decodeIfPresent(RevocationPolicy.self, forKey: .revocation) ?? .default
+        guard (1...4096).contains(revocation.crlPartitions) else {
+            throw FleetkeyError(.configuration, "policy.json: revocation.crlPartitions must be between 1 and 4096")
+        }
     }
 
     /// The named profile, or an error that lists the profiles the policy has.

@@ -41,7 +41,7 @@ public final class SoftwareKeystore: KeyCustody {
         try Self.checkLabel(label)
         let (privateKey, secret) = try Self.makePrivateKey(spec)
         let publicKey = privateKey.publicKey
-        let spki = Data(publicKey.subjectPublicKeyInfoBytes).base64EncodedString()
+        let spki = Data(publicKey.subjectPublicKeyInfoDER).base64EncodedString()
         let salt = Data(SystemRandomSource().bytes(count: 16))
         var file = KeystoreFile(
             format: KeystoreFile.formatName, label: label, algorithm: spec.description, publicKey: spki,
@@ -95,7 +95,7 @@ public final class SoftwareKeystore: KeyCustody {
         }
         let spec = try KeySpec(policyName: file.algorithm)
         let key = try Self.privateKey(secret, spec: spec, label: label)
-        guard Data(key.publicKey.subjectPublicKeyInfoBytes).base64EncodedString() == file.publicKey else {
+        guard Data(key.publicKey.subjectPublicKeyInfoDER).base64EncodedString() == file.publicKey else {
             throw FleetkeyError(.keyAccessDenied, "key '\(label)' does not match the public key recorded in its file")
         }
         unlocked.withLock { $0[reference] = key }

@@ -1,0 +1,67 @@
+import FleetkeyCore
+import FleetkeyCustody
+import FleetkeySQLite
+import Foundation
+
+/// Issuance end to end, in process: parse, proof of possession, policy, build, lint, sign, persist to SQLite.
+///
+/// Requests are made beforehand (the device's work, not the CA's) and streamed from disk, so the figure and
+/// the peak memory are the CA's alone.
+enum IssuanceWorkload {
+    struct Result {
+        var rate: Double
+        var peakMiB: Double
+        var issued: Int
+    }
+
+    static func run(count: Int, workers: Int, scratch: URL) async throws -> Result {
+        let directory = scratch.appendingPathComponent("issuance-\(count)-\(workers)")
+        try? FileManager.default.removeItem(at: directory)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+
+        let policy = try EcosystemPolicy(
+            ecosystem: "Bench", baseURL: "http://127.0.0.1:8080", hardwareModuleType: "2.25.1")
+        let registry = try SQLiteRegistry(path: directory.appendingPathComponent("registry.sqlite").path)
+        let keystore = try SoftwareKeystore(
+            directory: directory.appendingPathComponent("keys"), passphrase: Passphrase("benchmark passphrase"),
+            cost: ScryptCost(log2N: ScryptCost.minimumLog2N))
+        let ecosystem = Ecosystem(policy: policy, store: registry, custody: keystore, actor: "bench")
+        _ = try await ecosystem.createRoot(algorithm: .p384)
+        let vendor = try VendorName("Bench Devices")
+        _ = try await ecosystem.addVendor(vendor, algorithm: .p256)
+        let authority = try await ecosystem.vendorAuthority(vendor)
+
+        let perWorker = count / workers
+        var files: [RequestFile] = []
+        for worker in 0..<workers {
+            files.append(
+                try RequestFile.generate(
+                    at: directory.appendingPathComponent("requests-\(worker).bin"), vendor: vendor, prefix: "W\(worker)",
+                    count: perWorker))
+        }
+
+        PeakMemory.reset()
+        let (issued, elapsed) = try await Stopwatch.seconds { () async throws -> Int in
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for file in files {
+                    group.addTask {
+                        var done = 0
+                        try await file.forEach { csr in
+                            _ = try await ecosystem.issueDeviceIdentity(.init(csr: csr, lot: "bench"), by: authority)
+                            done += 1
+                        }
+                        return done
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+        }
+        let peak = PeakMemory.peakMiB()
+        let recorded = try await registry.certificateCount(issuer: vendor.authorityID) - 2
+        guard recorded == issued, issued == perWorker * workers else {
+            throw FleetkeyError(.storage, "benchmark issued \(issued) but the registry holds \(recorded)")
+        }
+        return Result(rate: Double(issued) / elapsed, peakMiB: peak, issued: issued)
+    }
+}

@@ -1,0 +1,145 @@
+import Foundation
+
+/// The registry's revocation side: selecting certificates, recording revocations, and publishing CRLs.
+///
+/// Kept apart from ``RegistryStore`` so a store gains it as one capability. Writes are single transactions
+/// with optimistic checks: a certificate is revoked only if still valid, a device moves only from the state
+/// the planner read, otherwise `.conflict` and nothing is written.
+public protocol RevocationStore: Sendable {
+    /// The certificates `scope` selects, without their DER, with the state of the device each identifies.
+    func certificateRefs(_ scope: CertificateScope) async throws -> [CertificateRef]
+
+    /// Records a planned revocation atomically.
+    func apply(_ revocation: RevocationUnit) async throws
+
+    /// Every revoked certificate of `issuer`, as CRL entries, ordered by serial.
+    func revokedEntries(issuer: String) async throws -> [RevokedCertificate]
+
+    /// The newest CRL published for an issuer's partition.
+    func latestCRL(issuer: String, partition: Int) async throws -> PublishedCRL?
+
+    /// Stores `crl` unless a CRL with the same or a higher number is already stored (then returns `false`),
+    /// so CRL numbers only ever increase (RFC 5280 §5.2.3), whatever crashes or races happen.
+    func publish(_ crl: PublishedCRL) async throws -> Bool
+
+    /// Revocations recorded after event `sequence`, oldest first: how a running server learns of revocations
+    /// made by other processes.
+    func revocations(after sequence: Int64, limit: Int) async throws -> [RevocationNotice]
+
+    /// The sequence number of the newest event, 0 when there is none.
+    func lastEventSequence() async throws -> Int64
+
+    /// A key by fingerprint: where a status signer's key (an OCSP responder's) is kept.
+    func keyRecord(fingerprint: String) async throws -> KeyRecord?
+}
+
+/// Which certificates a revocation or a status query is about.
+public enum CertificateScope: Sendable, Hashable {
+    /// One certificate; with `issuer` nil, any issuer's certificate with that serial (upper-case hex).
+    case certificate(issuer: String?, serial: String)
+    /// Every certificate identifying this device.
+    case device(DeviceID)
+    /// Every certificate of devices with this serial, whatever their vendor.
+    case deviceSerial(DeviceSerial)
+    /// Every certificate of the devices of a lot (of one vendor, or of any vendor with that lot name).
+    case lot(vendor: VendorName?, name: String)
+    /// Every certificate an authority issued.
+    case issuer(String)
+}
+
+/// A certificate as revocation sees it: identity, status and its device's state; no DER.
+public struct CertificateRef: Hashable, Sendable {
+    public var issuer: String
+    public var serial: String
+    public var profile: String
+    public var device: DeviceID?
+    public var deviceState: DeviceState?
+    public var status: CertificateStatus
+    public var revocation: RevocationInfo?
+
+    public init(
+        issuer: String, serial: String, profile: String, device: DeviceID?, deviceState: DeviceState?,
+        status: CertificateStatus, revocation: RevocationInfo?
+    ) {
+        self.issuer = issuer
+        self.serial = serial
+        self.profile = profile
+        self.device = device
+        self.deviceState = deviceState
+        self.status = status
+        self.revocation = revocation
+    }
+}
+
+/// Everything one revocation writes, in one transaction.
+public struct RevocationUnit: Sendable, Hashable {
+    public struct CertificateKey: Sendable, Hashable {
+        public var issuer: String
+        public var serial: String
+        public init(issuer: String, serial: String) {
+            self.issuer = issuer
+            self.serial = serial
+        }
+    }
+
+    public struct DeviceTransition: Sendable, Hashable {
+        public var device: DeviceID
+        public var from: DeviceState
+        public var to: DeviceState
+        public init(device: DeviceID, from: DeviceState, to: DeviceState) {
+            self.device = device
+            self.from = from
+            self.to = to
+        }
+    }
+
+    public var certificates: [CertificateKey]
+    public var info: RevocationInfo
+    public var devices: [DeviceTransition]
+    /// A vendor whose issuing CA is revoked with this unit; it may no longer issue.
+    public var vendor: VendorName?
+    public var events: [LifecycleEvent]
+
+    public init(
+        certificates: [CertificateKey], info: RevocationInfo, devices: [DeviceTransition], vendor: VendorName?,
+        events: [LifecycleEvent]
+    ) {
+        self.certificates = certificates
+        self.info = info
+        self.devices = devices
+        self.vendor = vendor
+        self.events = events
+    }
+}
+
+/// A CRL as published: DER, number and validity, for one issuer's partition.
+public struct PublishedCRL: Sendable, Hashable {
+    public var issuer: String
+    public var partition: Int
+    public var number: Int64
+    public var thisUpdate: Date
+    public var nextUpdate: Date
+    public var der: [UInt8]
+
+    public init(issuer: String, partition: Int, number: Int64, thisUpdate: Date, nextUpdate: Date, der: [UInt8]) {
+        self.issuer = issuer
+        self.partition = partition
+        self.number = number
+        self.thisUpdate = thisUpdate
+        self.nextUpdate = nextUpdate
+        self.der = der
+    }
+}
+
+/// One revocation another process recorded: which certificate, at which event.
+public struct RevocationNotice: Sendable, Hashable {
+    public var sequence: Int64
+    public var issuer: String
+    public var serial: String
+
+    public init(sequence: Int64, issuer: String, serial: String) {
+        self.sequence = sequence
+        self.issuer = issuer
+        self.serial = serial
+    }
+}

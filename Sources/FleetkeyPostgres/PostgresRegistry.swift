@@ -1,0 +1,383 @@
+import FleetkeyCore
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import Synchronization
+
+/// The scale-out registry: PostgreSQL through postgres-nio, so that many stateless Fleetkey processes (CLIs and
+/// servers, on one machine or many) share one database.
+///
+/// Connections come from a `PostgresClient` pool, which only works while its `run()` is running: a long-lived
+/// server puts the registry in its `ServiceGroup` (it is a `Service`), a short-lived command calls ``start()``
+/// and, before it exits, ``shutdown()``. The schema is brought up to date by ``migrate()``, which the first
+/// operation also runs.
+///
+/// Every write is one transaction (`BEGIN` … `COMMIT` on one pooled connection). Concurrency control is the
+/// database's: uniqueness by constraints, device changes by `UPDATE … WHERE state = <the state the writer read>`
+/// (optimistic concurrency), so of two processes changing one device, one wins and the other gets `.conflict`.
+/// Events are appended under a transaction-scoped advisory lock taken just before they are inserted, so their
+/// sequence numbers are handed out in commit order: a reader that has seen event N never later finds a new event
+/// below N (what an append-only log built on this table needs).
+///
+/// When the database cannot be reached, or dies during a transaction, operations fail with `.storage` and a
+/// message naming the server (never the password); nothing is reported as recorded unless `COMMIT` succeeded.
+public final class PostgresRegistry: RegistryStore, Service {
+    /// Where the registry is; printable (it holds no password).
+    public let location: PostgresLocation
+    let client: PostgresClient
+    /// For the migration and diagnosis connections made outside the pool; holds the password, so never printed.
+    private let directConfiguration: PostgresConnection.Configuration
+    let logger: Logger
+    private let lifecycle = Mutex(Lifecycle.idle)
+    private let schemaIsCurrent = Atomic<Bool>(false)
+    private let directConnectionIDs = Atomic<Int>(1_000_000)
+
+    enum Lifecycle {
+        case idle
+        /// Running, in a task of its own (``start()``) or in the caller's (``run()``, where the task is `nil`).
+        case running(Task<Void, Never>?)
+        case stopped
+    }
+
+    /// `pg_advisory_xact_lock` key that orders event appends: the bytes of "fkevents" as a big-endian integer.
+    static let eventLogLockKey: Int64 = 0x666b_6576_656e_7473
+
+    /// Makes a registry for `location`; nothing connects until it is started and used.
+    ///
+    /// - Parameters:
+    ///   - password: the database password, or `nil` for trust, peer or certificate authentication. Callers take it
+    ///     from the environment (PGPASSWORD, FLEETKEY_DATABASE_PASSWORD), never from a file or a URL.
+    ///   - maximumConnections: the pool's size; each process holds at most this many server connections.
+    ///   - logger: where postgres-nio's background events go; silent by default.
+    public init(
+        location: PostgresLocation, password: String?, maximumConnections: Int = 20,
+        logger: Logger = Logger(label: "fleetkey.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) throws {
+        self.location = location
+        self.logger = logger
+        let tlsConfiguration = Self.tlsConfiguration(location)
+        var configuration = PostgresClient.Configuration(
+            host: location.host, port: location.port, username: location.user, password: password,
+            database: location.database, tls: Self.clientTLS(location.tls, tlsConfiguration))
+        configuration.options.maximumConnections = max(1, maximumConnections)
+        configuration.options.connectTimeout = location.connectTimeout
+        self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+
+        let connectionTLS: PostgresConnection.Configuration.TLS
+        do {
+            switch location.tls {
+            case .disable: connectionTLS = .disable
+            case .prefer: connectionTLS = .prefer(try NIOSSLContext(configuration: tlsConfiguration))
+            case .require, .verifyFull: connectionTLS = .require(try NIOSSLContext(configuration: tlsConfiguration))
+            }
+        } catch {
+            throw FleetkeyError(.configuration, "cannot set up TLS for \(location): \(error)")
+        }
+        var direct = PostgresConnection.Configuration(
+            host: location.host, port: location.port, username: location.user, password: password,
+            database: location.database, tls: connectionTLS)
+        direct.options.connectTimeout = .nanoseconds(Self.nanoseconds(location.connectTimeout))
+        self.directConfiguration = direct
+    }
+
+    // MARK: Lifecycle
+
+    /// Starts the connection pool in a task of its own, for short-lived users such as the CLI; pair with ``shutdown()``.
+    public func start() {
+        lifecycle.withLock { state in
+            guard case .idle = state else { return }
+            let client = self.client
+            state = .running(Task { await client.run() })
+        }
+    }
+
+    /// Closes the pool's connections and stops it, waiting until it has. Later operations fail with `.storage`.
+    public func shutdown() async {
+        let task = lifecycle.withLock { state -> Task<Void, Never>? in
+            defer { state = .stopped }
+            if case .running(let task) = state { return task }
+            return nil
+        }
+        task?.cancel()
+        await task?.value
+    }
+
+    /// Runs the pool in the calling task until it is cancelled or its `ServiceGroup` shuts down (`Service`).
+    public func run() async throws {
+        try lifecycle.withLock { state in
+            guard case .idle = state else {
+                throw FleetkeyError(.storage, "the PostgreSQL registry at \(location) was already started")
+            }
+            state = .running(nil)
+        }
+        await client.run()
+        lifecycle.withLock { $0 = .stopped }
+    }
+
+    private func ensureRunning() throws {
+        try lifecycle.withLock { state in
+            switch state {
+            case .running: return
+            case .idle:
+                throw FleetkeyError(
+                    .storage, "the PostgreSQL registry at \(location) is not started: call start() or run it as a Service")
+            case .stopped:
+                throw FleetkeyError(.storage, "the PostgreSQL registry at \(location) is shut down")
+            }
+        }
+    }
+
+    // MARK: Schema
+
+    /// Applies pending migrations (``PostgresRegistrySchema``) and returns the names of all applied ones, in order.
+    @discardableResult
+    public func migrate() async throws -> [String] {
+        let names = try await withDirectConnection("apply the registry's schema migrations") { connection, logger in
+            try await PostgresMigrator.migrate(connection, location: self.location, logger: logger)
+        }
+        schemaIsCurrent.store(true, ordering: .releasing)
+        return names
+    }
+
+    /// The names of the migrations applied to this database, in order.
+    public func appliedMigrations() async throws -> [String] {
+        try await withDirectConnection("read the applied migrations") { connection, logger in
+            try await PostgresMigrator.appliedMigrations(connection, logger: logger)
+        }
+    }
+
+    private func ensureSchema() async throws {
+        try ensureRunning()
+        if !schemaIsCurrent.load(ordering: .acquiring) {
+            try await migrate()
+        }
+    }
+
+    /// One connection made outside the pool, for migrations: its failures are reported at once and precisely
+    /// (refused, wrong password, no such database) instead of after the pool's retries.
+    private func withDirectConnection<T: Sendable>(
+        _ purpose: String, _ body: (PostgresConnection, Logger) async throws -> T
+    ) async throws -> T {
+        let connection: PostgresConnection
+        do {
+            connection = try await PostgresConnection.connect(
+                configuration: directConfiguration,
+                id: directConnectionIDs.wrappingAdd(1, ordering: .relaxed).newValue, logger: logger)
+        } catch {
+            throw FleetkeyError(.storage, "cannot connect to the PostgreSQL registry at \(location): \(PostgresFailure.describe(error))")
+        }
+        do {
+            let value = try await body(connection, logger)
+            try? await connection.close()
+            return value
+        } catch let error as FleetkeyError {
+            try? await connection.close()
+            throw error
+        } catch {
+            try? await connection.close()
+            throw FleetkeyError(
+                .storage, "cannot \(purpose) in the PostgreSQL registry at \(location): \(PostgresFailure.describe(error))")
+        }
+    }
+
+    // MARK: Transactions
+
+    /// Runs `body` in one transaction on one pooled connection; it commits only if `body` returns.
+    ///
+    /// `FleetkeyError` and ``DuplicateSerialError`` from `body` pass through (after the rollback); anything else
+    /// becomes `.storage` with a message saying whether anything can have been recorded.
+    func write<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await ensureSchema()
+        let logger = self.logger
+        let location = self.location
+        return try await withPooledConnection { connection in
+            do {
+                try await connection.query("BEGIN", logger: logger)
+            } catch {
+                throw Self.lostConnection(location, error, "while starting a transaction")
+            }
+            let value: T
+            do {
+                value = try await body(connection)
+            } catch {
+                do {
+                    try await connection.query("ROLLBACK", logger: logger)
+                } catch {
+                    // A connection whose transaction state is unknown must not go back to the pool.
+                    try? await connection.close()
+                }
+                switch error {
+                case is FleetkeyError, is DuplicateSerialError: throw error
+                case _ where PostgresFailure.isUnavailability(error):
+                    throw Self.lostConnection(location, error, "during the transaction")
+                default:
+                    throw FleetkeyError(
+                        .storage,
+                        "registry write failed, nothing was recorded: PostgreSQL at \(location) said "
+                            + PostgresFailure.describe(error))
+                }
+            }
+            do {
+                try await connection.query("COMMIT", logger: logger)
+            } catch where PostgresFailure.isUnavailability(error) {
+                try? await connection.close()
+                throw FleetkeyError(
+                    .storage,
+                    "the connection to the PostgreSQL registry at \(location) was lost while committing "
+                        + "(\(PostgresFailure.describe(error))): the change may or may not have been recorded, and "
+                        + "nothing was handed out; check the registry before retrying")
+            } catch {
+                throw FleetkeyError(
+                    .storage,
+                    "registry write failed at commit, nothing was recorded: PostgreSQL at \(location) said "
+                        + PostgresFailure.describe(error))
+            }
+            return value
+        }
+    }
+
+    /// Runs a read on one pooled connection (no explicit transaction: each statement sees a consistent snapshot).
+    func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await ensureSchema()
+        let location = self.location
+        return try await withPooledConnection { connection in
+            do {
+                return try await body(connection)
+            } catch let error as FleetkeyError {
+                throw error
+            } catch where PostgresFailure.isUnavailability(error) {
+                throw Self.lostConnection(location, error, "during a read")
+            } catch {
+                throw FleetkeyError(
+                    .storage, "registry read failed: PostgreSQL at \(location) said \(PostgresFailure.describe(error))")
+            }
+        }
+    }
+
+    static func lostConnection(_ location: PostgresLocation, _ error: any Error, _ when: String) -> FleetkeyError {
+        FleetkeyError(
+            .storage,
+            "lost the connection to the PostgreSQL registry at \(location) \(when) "
+                + "(\(PostgresFailure.describe(error))): nothing was recorded and nothing was handed out; retry when "
+                + "the database is back")
+    }
+
+    /// Leases a pooled connection for `body`, giving up with a clear `.storage` error if none can be had within the
+    /// location's connect timeout (postgres-nio's pool would otherwise keep the request queued while it retries).
+    private func withPooledConnection<T: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        let gate = LeaseGate()
+        let timeout = location.connectTimeout
+        let client = self.client
+        let outcome: Result<T, any Error> = await withTaskGroup(of: Result<T, any Error>?.self) { group in
+            group.addTask {
+                do {
+                    return .success(
+                        try await client.withConnection { connection in
+                            guard gate.lease() else { throw CancellationError() }
+                            return try await body(connection)
+                        })
+                } catch {
+                    return .failure(error)
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return gate.timeOut() ? .failure(CancellationError()) : nil
+            }
+            var first: Result<T, any Error>?
+            while first == nil, let next = await group.next() {
+                first = next
+            }
+            group.cancelAll()
+            return first ?? .failure(CancellationError())
+        }
+        switch outcome {
+        case .success(let value):
+            return value
+        case .failure(let error) where gate.wasLeased:
+            throw error
+        case .failure(let error):
+            throw await unreachable(after: error, timedOut: gate.timedOut)
+        }
+    }
+
+    /// Why no connection could be had: one direct attempt tells "refused" from "wrong password" from "pool busy".
+    private func unreachable(after error: any Error, timedOut: Bool) async -> FleetkeyError {
+        let waited = timedOut ? " within \(location.connectTimeout.components.seconds) s" : ""
+        do {
+            let connection = try await PostgresConnection.connect(
+                configuration: directConfiguration,
+                id: directConnectionIDs.wrappingAdd(1, ordering: .relaxed).newValue, logger: logger)
+            try? await connection.close()
+        } catch {
+            return FleetkeyError(
+                .storage,
+                "cannot reach the PostgreSQL registry at \(location)\(waited): \(PostgresFailure.describe(error)); "
+                    + "nothing was recorded")
+        }
+        return FleetkeyError(
+            .storage,
+            "no connection to the PostgreSQL registry at \(location) became free\(waited) "
+                + "(\(timedOut ? "the pool's connections stayed busy" : PostgresFailure.describe(error))); "
+                + "nothing was recorded")
+    }
+
+    // MARK: Configuration helpers
+
+    private static func tlsConfiguration(_ location: PostgresLocation) -> TLSConfiguration {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        switch location.tls {
+        case .disable, .prefer, .require:
+            // libpq's meaning of these modes: encryption without checking who answers.
+            configuration.certificateVerification = .none
+        case .verifyFull:
+            configuration.certificateVerification = .fullVerification
+            if let path = location.rootCertificatePath { configuration.trustRoots = .file(path) }
+        }
+        return configuration
+    }
+
+    private static func clientTLS(_ mode: PostgresLocation.TLSMode, _ configuration: TLSConfiguration)
+        -> PostgresClient.Configuration.TLS
+    {
+        switch mode {
+        case .disable: .disable
+        case .prefer: .prefer(configuration)
+        case .require, .verifyFull: .require(configuration)
+        }
+    }
+
+    private static func nanoseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
+    }
+}
+
+/// Who won between a connection lease and its timeout: exactly one of them does.
+private final class LeaseGate: Sendable {
+    private enum State { case waiting, leased, timedOut }
+    private let state = Mutex(State.waiting)
+
+    /// Called with the connection in hand; `false` if the caller already gave up.
+    func lease() -> Bool {
+        state.withLock { state in
+            guard state == .waiting else { return false }
+            state = .leased
+            return true
+        }
+    }
+
+    /// Called when the wait is over; `true` if no connection had been leased by then.
+    func timeOut() -> Bool {
+        state.withLock { state in
+            guard state == .waiting else { return false }
+            state = .timedOut
+            return true
+        }
+    }
+
+    var wasLeased: Bool { state.withLock { $0 == .leased } }
+    var timedOut: Bool { state.withLock { $0 == .timedOut } }
+}

@@ -1,0 +1,159 @@
+/// The registry schema on PostgreSQL as named, ordered migrations: the same logical schema as the SQLite
+/// registry's (`FleetkeySQLite/RegistrySchema.swift`), table for table, constraint for constraint, index for index.
+///
+/// Types are PostgreSQL's natural ones: `text`, `bytea` for DER and key bytes, `timestamptz` (microsecond
+/// precision) for times, identity columns for row ids. Identifier columns use the "C" collation so that
+/// listings sort byte by byte, exactly as SQLite's do. A migration, once released, is never edited: changes
+/// come as new migrations appended to ``migrations``, so every database reaches the same schema.
+enum PostgresRegistrySchema {
+    /// One migration: a name recorded in `fleetkey_migrations` once applied, and its statements, run in order in
+    /// one transaction (PostgreSQL's DDL is transactional, so a migration lands whole or not at all).
+    struct Migration: Sendable {
+        var name: String
+        var statements: [String]
+    }
+
+    /// The table that records which migrations a database has had.
+    static let migrationsTable = "fleetkey_migrations"
+
+    static let migrations: [Migration] = [
+        Migration(
+            name: "v1-registry",
+            statements: [
+                """
+                CREATE TABLE authorities (
+                    id text COLLATE "C" PRIMARY KEY,
+                    kind text NOT NULL CHECK (kind IN ('root', 'vendor')),
+                    vendor text COLLATE "C",
+                    certificate bytea NOT NULL,
+                    key_reference text NOT NULL,
+                    algorithm text NOT NULL,
+                    created_at timestamptz NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE vendors (
+                    name text COLLATE "C" PRIMARY KEY,
+                    authority_id text COLLATE "C" NOT NULL UNIQUE REFERENCES authorities(id),
+                    state text NOT NULL,
+                    created_at timestamptz NOT NULL
+                )
+                """,
+                // A key is identified by the SHA-256 of its SubjectPublicKeyInfo; two devices sharing one row is a clone.
+                """
+                CREATE TABLE keys (
+                    fingerprint text COLLATE "C" PRIMARY KEY,
+                    spki bytea NOT NULL,
+                    algorithm text NOT NULL,
+                    custody text NOT NULL,
+                    location text,
+                    created_at timestamptz NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE lots (
+                    vendor text COLLATE "C" NOT NULL REFERENCES vendors(name),
+                    name text COLLATE "C" NOT NULL,
+                    created_at timestamptz NOT NULL,
+                    PRIMARY KEY (vendor, name)
+                )
+                """,
+                """
+                CREATE TABLE devices (
+                    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    vendor text COLLATE "C" NOT NULL REFERENCES vendors(name),
+                    serial text COLLATE "C" NOT NULL,
+                    state text NOT NULL,
+                    lot text COLLATE "C",
+                    key_fingerprint text COLLATE "C" NOT NULL REFERENCES keys(fingerprint),
+                    hw_type text,
+                    hw_serial bytea,
+                    created_at timestamptz NOT NULL,
+                    updated_at timestamptz NOT NULL
+                )
+                """,
+                "CREATE UNIQUE INDEX devices_by_serial ON devices (serial, vendor)",
+                "CREATE INDEX devices_by_key ON devices (key_fingerprint)",
+                "CREATE INDEX devices_by_lot ON devices (vendor, lot)",
+                """
+                CREATE TABLE certificates (
+                    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    issuer text COLLATE "C" NOT NULL REFERENCES authorities(id),
+                    serial text COLLATE "C" NOT NULL,
+                    profile text NOT NULL,
+                    subject text NOT NULL,
+                    not_before timestamptz NOT NULL,
+                    not_after timestamptz NOT NULL,
+                    key_fingerprint text COLLATE "C" NOT NULL REFERENCES keys(fingerprint),
+                    device_vendor text COLLATE "C",
+                    device_serial text COLLATE "C",
+                    der bytea NOT NULL,
+                    status text NOT NULL,
+                    issued_at timestamptz NOT NULL
+                )
+                """,
+                // RFC 5280 §4.1.2.2: a serial is unique per issuer. The store, not luck, enforces it.
+                "CREATE UNIQUE INDEX certificates_by_issuer_serial ON certificates (issuer, serial)",
+                "CREATE INDEX certificates_by_serial ON certificates (serial)",
+                "CREATE INDEX certificates_by_device ON certificates (device_serial, device_vendor)",
+                "CREATE INDEX certificates_by_not_after ON certificates (not_after)",
+                """
+                CREATE TABLE events (
+                    sequence bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    at timestamptz NOT NULL,
+                    actor text NOT NULL,
+                    action text NOT NULL,
+                    subject text COLLATE "C" NOT NULL,
+                    from_state text,
+                    to_state text,
+                    detail jsonb NOT NULL
+                )
+                """,
+                "CREATE INDEX events_by_subject ON events (subject)",
+                // The event log is append-only: history is never rewritten, even by a buggy caller. PostgreSQL
+                // also has TRUNCATE, which row triggers do not see, so it gets a statement trigger of its own.
+                """
+                CREATE FUNCTION fleetkey_events_are_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    RAISE EXCEPTION 'the event log is append-only' USING ERRCODE = 'restrict_violation';
+                END
+                $$
+                """,
+                """
+                CREATE TRIGGER events_are_append_only_update BEFORE UPDATE ON events
+                    FOR EACH ROW EXECUTE FUNCTION fleetkey_events_are_append_only()
+                """,
+                """
+                CREATE TRIGGER events_are_append_only_delete BEFORE DELETE ON events
+                    FOR EACH ROW EXECUTE FUNCTION fleetkey_events_are_append_only()
+                """,
+                """
+                CREATE TRIGGER events_are_append_only_truncate BEFORE TRUNCATE ON events
+                    FOR EACH STATEMENT EXECUTE FUNCTION fleetkey_events_are_append_only()
+                """,
+            ]),
+        Migration(
+            name: "v2-revocation",
+            statements: [
+                "ALTER TABLE certificates ADD COLUMN revoked_at timestamptz",
+                "ALTER TABLE certificates ADD COLUMN revocation_reason integer",
+                "ALTER TABLE certificates ADD COLUMN invalidity_date timestamptz",
+                // CRL generation reads an issuer's revoked certificates in serial order.
+                "CREATE INDEX certificates_revoked ON certificates (issuer, serial) WHERE status = 'revoked'",
+                // The newest CRL of each issuer's partition; its number only ever increases (RFC 5280 §5.2.3).
+                """
+                CREATE TABLE crls (
+                    issuer text COLLATE "C" NOT NULL REFERENCES authorities(id),
+                    partition integer NOT NULL,
+                    number bigint NOT NULL,
+                    this_update timestamptz NOT NULL,
+                    next_update timestamptz NOT NULL,
+                    der bytea NOT NULL,
+                    PRIMARY KEY (issuer, partition)
+                )
+                """,
+                // A running server polls for revocations made by other processes.
+                "CREATE INDEX events_by_action ON events (action, sequence)",
+            ]),
+    ]
+}

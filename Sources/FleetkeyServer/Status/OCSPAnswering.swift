@@ -1,0 +1,20 @@
+import FleetkeyCore
+import Foundation
+
+/// What the OCSP routes need from a responder: DER in, an answer out, and cache upkeep on revocation.
+///
+/// The core's ``OCSPResponder`` conforms; the HTTP layer knows nothing of how answers are made.
+public protocol OCSPAnswering: Sendable {
+    /// The answer for a DER OCSPRequest; never throws (errors become OCSP error statuses, RFC 6960 §2.3).
+    func respond(to request: [UInt8]) async -> OCSPResponderAnswer
+    /// Forgets any cached answer for this certificate, so the next answer reflects its new status.
+    func invalidate(issuer: String, serial: [UInt8]) async
+    /// Re-signs cached answers that expire within `seconds`, so answering stays signature-free.
+    func refreshCache(expiringWithin seconds: TimeInterval) async
+}
+
+extension OCSPResponder: OCSPAnswering {
+    public func refreshCache(expiringWithin seconds: TimeInterval) async {
+        _ = await refreshExpiring(within: seconds)
+    }
+}
