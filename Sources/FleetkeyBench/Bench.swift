@@ -15,13 +15,15 @@ struct FleetkeyBench {
         var lookupSizes: [Int]
         var lookups: Int
         var crlSizes: [Int]
+        var ocspKnownSerials: Int
+        var ocspSeconds: Int
 
         static let quick = Plan(
             mode: "quick", cryptoSeconds: 1, issuanceSizes: [2_000, 10_000], scalingSize: 10_000, lookupSizes: [100_000],
-            lookups: 20_000, crlSizes: [10_000, 100_000])
+            lookups: 20_000, crlSizes: [10_000, 100_000], ocspKnownSerials: 100_000, ocspSeconds: 5)
         static let full = Plan(
             mode: "full", cryptoSeconds: 3, issuanceSizes: [10_000, 100_000, 1_000_000], scalingSize: 100_000,
-            lookupSizes: [100_000, 1_000_000, 10_000_000], lookups: 100_000, crlSizes: [10_000, 100_000, 1_000_000])
+            lookupSizes: [100_000, 1_000_000, 10_000_000], lookups: 100_000, crlSizes: [10_000, 100_000, 1_000_000], ocspKnownSerials: 1_000_000, ocspSeconds: 15)
     }
 
     static func main() async throws {
@@ -143,8 +145,27 @@ struct FleetkeyBench {
                     note: "CRL of \(result.bytes / 1024) KiB"))
         }
 
+        log("OCSP over HTTP/1.1 keep-alive (wrk -t1 -c32), \(plan.ocspKnownSerials) known serials")
+        let ocsp = try await OCSPWorkload.run(
+            knownSerials: plan.ocspKnownSerials, distinctQueries: 1000, seconds: plan.ocspSeconds, scratch: scratch) { log($0) }
+        let sizeText = "\(plan.ocspKnownSerials) serials"
+        emit(
+            BenchmarkRow(
+                workload: "OCSP responses, pre-signed, vs openssl ocsp", size: sizeText, figure: ocsp.rate, unit: "responses/s",
+                reference: "openssl ocsp -index -port, same requests", referenceFigure: ocsp.opensslRate ?? .nan, referenceUnit: "responses/s",
+                peakRSSMiB: ocsp.peakMiB, target: "≥ 5 × openssl", targetMet: ocsp.opensslRate.map { ocsp.rate >= 5 * $0 }))
+        emit(
+            BenchmarkRow(
+                workload: "OCSP responses vs trivial route, same server", size: sizeText, figure: ocsp.rate, unit: "responses/s",
+                reference: "GET /trivial, same server and wrk", referenceFigure: ocsp.trivialRate, referenceUnit: "responses/s",
+                peakRSSMiB: ocsp.peakMiB, target: "≥ 0.50 × trivial route", targetMet: ocsp.rate >= 0.5 * ocsp.trivialRate))
+        emit(
+            BenchmarkRow(
+                workload: "OCSP latency p99 under that load", size: sizeText, figure: ocsp.p99Milliseconds, unit: "ms",
+                reference: "target", referenceFigure: 2, referenceUnit: "ms", lowerIsBetter: true, peakRSSMiB: ocsp.peakMiB,
+                target: "p99 < 2 ms", targetMet: ocsp.p99Milliseconds < 2))
+
         let skipped = [
-            SkippedWorkload(workload: "OCSP responses over HTTP (vs openssl ocsp, trivial route)", reason: "capability not landed yet (issue 6)"),
             SkippedWorkload(workload: "factory provisioning (emulator, SoftHSM2)", reason: "capability not landed yet (issue 7)"),
             SkippedWorkload(workload: "manifest export and import, 100,000 devices", reason: "capability not landed yet (issue 7)"),
             SkippedWorkload(workload: "issuance and lookups on PostgreSQL", reason: "capability not landed yet (issue 8)"),

@@ -227,6 +227,18 @@ struct PKCS11CLITests {
         #expect(noPIN.stderr.contains("error [key-access-denied]"), "\(noPIN.output)")
         #expect(!FileManager.default.fileExists(atPath: noPINPath))
 
+        // A vendor whose CA token is missing, or whose CA label is taken, is not admitted at all.
+        for (key, code) in [
+            (eco.hsm.uri(token: "no-such-token", object: "initech-ca"), "custody-unavailable"),
+            (eco.vendorKey, "already-exists"),
+        ] {
+            let refused = try eco.fleetkey(["vendor", "add", "Initech", "--key", key])
+            #expect(refused.status == 1)
+            #expect(refused.stderr.contains("error [\(code)]"), "\(refused.output)")
+        }
+        let vendors = try eco.fleetkey(["vendor", "list", "--json"])
+        #expect(!vendors.stdout.contains("Initech"))
+
         try eco.hsm.deleteToken("fleet-vendors")
         let (gonePath, gone) = try eco.issue(vendor: "Acme", serial: "SN-TOKEN-GONE", expectOK: false)
         #expect(gone.status == 1)

@@ -57,7 +57,8 @@ struct SecretLeakTests {
         var transcript = ""
         func run(_ arguments: [String], _ extra: [String: String] = [:], expect status: Int32? = 0) throws {
             let result = try Tools.run(Tools.fleetkey, arguments, environment: base.merging(extra) { $1 })
-            transcript += "$ fleetkey \(arguments.joined(separator: " "))\n\(result.stdout)\(result.stderr)\n"
+            // Only what fleetkey printed is scanned: the command lines themselves carry the PIN the test passes in a URI.
+            transcript += "\(result.stdout)\(result.stderr)\n"
             if let status { #expect(result.status == status, "fleetkey \(arguments): \(result.output)") }
         }
         func request(_ serial: String, vendor: String) throws -> String {
@@ -71,7 +72,8 @@ struct SecretLeakTests {
         }
 
         try run(["init", "--name", "Leak Test", "--kdf-log2n", "14", "--key", rootKey])
-        try run(["vendor", "add", "Acme", "--key", vendorKey, "--json"], ["FLEETKEY_PKCS11_PIN": ""])
+        // The root key, which signs the new CA, still takes its PIN from the environment.
+        try run(["vendor", "add", "Acme", "--key", vendorKey, "--json"])
         try run(["vendor", "add", "Globex"])
         try run(["vendor", "list"])
         try run(["vendor", "list", "--json"])
@@ -84,7 +86,10 @@ struct SecretLeakTests {
         try run(["hsm", "check", "--key", rootKey])
         try run(["hsm", "check", "--key", vendorKey, "--json"], ["FLEETKEY_PKCS11_PIN": ""])
         // Failures: their error text must not carry the secrets either.
-        try run(["issue", "--vendor", "Acme", "--csr", try request("SN-L3", vendor: "Acme")], ["FLEETKEY_PKCS11_PIN": wrongPIN], expect: 1)
+        // Acme's key reads its PIN from the pin-source file, so the environment's wrong PIN does not matter there...
+        try run(["issue", "--vendor", "Acme", "--csr", try request("SN-L3", vendor: "Acme")], ["FLEETKEY_PKCS11_PIN": wrongPIN])
+        // ...but the root key needs it to admit a vendor.
+        try run(["vendor", "add", "Initech"], ["FLEETKEY_PKCS11_PIN": wrongPIN], expect: 1)
         try run(["issue", "--vendor", "Globex", "--csr", try request("SN-L4", vendor: "Globex")], ["FLEETKEY_PASSPHRASE": wrongPassphrase], expect: 1)
         try run(["hsm", "check", "--key", rootKey], ["FLEETKEY_PKCS11_PIN": wrongPIN], expect: 1)
         try run(["hsm", "check", "--key", rootKey + "&pin-value=\(uriPIN)"], expect: 1)
@@ -114,7 +119,7 @@ struct SecretLeakTests {
         #expect(secrets.allSatisfy { $0.found(in: "x \($0.forms[0]) y") != nil })
 
         let lines = transcript.split(separator: "\n")
-        #expect(lines.count > 60, "the transcript is too short to mean anything: \(transcript)")
+        #expect(lines.count > 50, "the transcript is too short to mean anything: \(transcript)")
         for secret in secrets {
             for line in lines {
                 if let form = secret.found(in: String(line)) {

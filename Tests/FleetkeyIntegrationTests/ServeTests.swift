@@ -106,6 +106,27 @@ struct ServeTests {
         #expect(parsed.output.contains("malformedrequest"), "\(parsed.output)")
     }
 
+    @Test("with --tls-cert and --tls-key the same endpoints are served over HTTPS")
+    func tls() throws {
+        let eco = try CLIEcosystem(vendors: ["Acme"])
+        expectSuccess(
+            try Tools.run(
+                "openssl",
+                ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", eco.file("tls.key"),
+                 "-out", eco.file("tls.pem"), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]))
+        let server = try RunningServer(
+            eco, arguments: ["--tls-cert", eco.file("tls.pem"), "--tls-key", eco.file("tls.key")],
+            healthCheck: ["--cacert", eco.file("tls.pem")])
+        defer { server.stop() }
+        let health = try Tools.run("curl", ["-sf", "--cacert", eco.file("tls.pem"), "\(server.baseURL)/healthz"])
+        #expect(health.stdout == "ok\n")
+        let crl = try Tools.run("curl", ["-sf", "--cacert", eco.file("tls.pem"), "-o", eco.file("tls.crl"), "\(server.baseURL)/crl/vendor-acme.crl"])
+        expectSuccess(crl)
+        #expect(try Tools.run("openssl", ["crl", "-inform", "DER", "-in", eco.file("tls.crl"), "-noout"]).status == 0)
+        let plain = try Tools.run("curl", ["-s", "-o", "/dev/null", "http://127.0.0.1:\(server.port)/healthz"])
+        #expect(plain.status != 0, "plain HTTP must not be answered on the TLS port")
+    }
+
     @Test("revoking a lot of 1,000 devices: OCSP reports every one revoked and the CRL lists every one")
     func lotOfThousand() async throws {
         let eco = try CLIEcosystem()

@@ -27,6 +27,7 @@ struct PKCS11KeyCustodyTests {
 
         let signer = try await custody.signingKey(key.reference)
         #expect(signer.publicKey == key.publicKey)
+        #expect(try await custody.publicKey(of: key.reference) == key.publicKey)
         let message = Array("issue me".utf8)
         let signature = try signer.sign(bytes: message, signatureAlgorithm: spec.signatureAlgorithm)
         #expect(key.publicKey.isValidSignature(signature.rawRepresentation, for: message, signatureAlgorithm: spec.signatureAlgorithm))

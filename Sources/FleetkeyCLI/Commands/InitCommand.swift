@@ -48,7 +48,7 @@ struct InitCommand: FleetkeyCommand {
             throw FleetkeyError(.invalidArgument, "ecosystem name '\(name)' must be 1-64 letters, digits, spaces, '-', '.' or '_'")
         }
         let spec = try KeySpec(cliName: algorithm)
-        let rootKeyCustody = try CAKeyOption.custody(key)
+        let rootKeyCustody = try CAKeyOption.custody(key, label: "root")
         // A PostgreSQL registry is reached, migrated and checked to be empty before anything is created.
         var postgres: (location: PostgresLocation, registry: PostgresRegistry)?
         if let database {

@@ -21,6 +21,12 @@ struct ServeCommand: FleetkeyCommand {
     @OptionGroup var location: DirectoryOption
     @Option(help: "Address and port to listen on.") var listen = "127.0.0.1:8080"
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+    @Option(help: "Serve HTTPS: the server's PEM certificate chain (leaf first).") var tlsCert: String?
+    @Option(help: "Serve HTTPS: the server's PEM private key.") var tlsKey: String?
+
+    func validate() throws {
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+    }
 
     func execute() async throws {
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
@@ -79,6 +85,7 @@ struct ServeCommand: FleetkeyCommand {
             .init(
                 host: host, port: port,
                 routes: StatusRoutes(ocsp: responder, crls: distribution, store: store, metrics: metrics),
-                refresher: refresher, logger: logger))
+                refresher: refresher, logger: logger,
+                tls: tlsCert.map { StatusServer.TLSFiles(certificateChain: $0, privateKey: tlsKey!) }))
     }
 }

@@ -37,7 +37,7 @@ struct VendorAdd: FleetkeyCommand {
         let vendor = try VendorName(name)
         let spec = try KeySpec(cliName: algorithm)
         _ = try directory.configuration()
-        let caKeyCustody = try CAKeyOption.custody(key)
+        let caKeyCustody = try CAKeyOption.custody(key, label: vendor.authorityID)
         let ecosystem = try directory.openEcosystem(
             passphrase: try PassphraseSource.obtain(confirm: false), caKeyCustody: caKeyCustody)
         let setup = try await ecosystem.addVendor(vendor, algorithm: spec)

@@ -27,6 +27,10 @@ struct KeyCustodyRouter: KeyCustody {
         try await custody(for: reference).signingKey(reference)
     }
 
+    func publicKey(of reference: String) async throws -> Certificate.PublicKey {
+        try await custody(for: reference).publicKey(of: reference)
+    }
+
     func destroyKey(_ reference: String) async throws {
         try await custody(for: reference).destroyKey(reference)
     }
@@ -38,7 +42,8 @@ struct KeyCustodyRouter: KeyCustody {
 
 /// Parses a `--key` option: a PKCS#11 URI naming where a CA key is to be generated.
 enum CAKeyOption {
-    static func custody(_ key: String?) throws -> PKCS11KeyCustody? {
+    /// `label` is the object label the key gets when the URI names none (`root`, `vendor-acme`).
+    static func custody(_ key: String?, label: String) throws -> PKCS11KeyCustody? {
         guard let key else { return nil }
         guard PKCS11URI.isPKCS11URI(key) else {
             throw FleetkeyError(
@@ -49,7 +54,7 @@ enum CAKeyOption {
         }
         let custody = try PKCS11KeyCustody(generatingIn: try PKCS11URI(parsing: key))
         // Module, token, PIN and a free label are checked before anything is written.
-        try custody.preflight()
+        try custody.preflight(defaultLabel: label)
         return custody
     }
 }

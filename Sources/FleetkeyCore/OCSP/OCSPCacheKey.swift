@@ -37,9 +37,15 @@ struct OCSPCacheKey: Hashable, Sendable {
     var serial: [UInt8] {
         var bytes = [UInt8]()
         bytes.reserveCapacity(Self.maximumSerialLength)
-        for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: serialHigh >> shift)) }
-        for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: serialMiddle >> shift)) }
-        for shift in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: serialLow >> shift)) }
+        for shift in stride(from: 56, through: 0, by: -8) {
+            bytes.append(UInt8(truncatingIfNeeded: serialHigh >> shift))
+        }
+        for shift in stride(from: 56, through: 0, by: -8) {
+            bytes.append(UInt8(truncatingIfNeeded: serialMiddle >> shift))
+        }
+        for shift in stride(from: 24, through: 0, by: -8) {
+            bytes.append(UInt8(truncatingIfNeeded: serialLow >> shift))
+        }
         return Array(bytes.prefix(Int(serialLength)))
     }
 

@@ -42,7 +42,8 @@ public struct OCSPCertID: DERImplicitlyTaggable, Hashable, Sendable {
                 nameHash.bytes.count != hash.digestLength || keyHash.bytes.count != hash.digestLength
             {
                 throw ASN1Error.invalidASN1Object(
-                    reason: "CertID issuerNameHash and issuerKeyHash must be \(hash.digestLength)-octet \(hash) digests")
+                    reason: "CertID issuerNameHash and issuerKeyHash must be \(hash.digestLength)-octet \(hash) digests"
+                )
             }
             return OCSPCertID(
                 hashAlgorithm: algorithm, issuerNameHash: Array(nameHash.bytes), issuerKeyHash: Array(keyHash.bytes),

@@ -50,6 +50,7 @@ public struct OCSPNonce: Hashable, Sendable, CertificateExtensionConvertible {
     public func makeCertificateExtension() throws -> Certificate.Extension {
         var serializer = DER.Serializer()
         try serializer.serialize(ASN1OctetString(contentBytes: value[...]))
-        return Certificate.Extension(oid: FleetkeyOID.ocspNonce, critical: false, value: serializer.serializedBytes[...])
+        return Certificate.Extension(
+            oid: FleetkeyOID.ocspNonce, critical: false, value: serializer.serializedBytes[...])
     }
 }

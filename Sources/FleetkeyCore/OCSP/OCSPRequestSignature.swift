@@ -41,7 +41,8 @@ public struct OCSPRequestSignature: DERImplicitlyTaggable, Hashable, Sendable {
                 try DER.sequence(of: Certificate.self, identifier: .sequence, rootNode: $0)
             }
             return OCSPRequestSignature(
-                signatureAlgorithm: ASN1Any(derEncoded: algorithmNode), signature: signature, certificates: certificates)
+                signatureAlgorithm: ASN1Any(derEncoded: algorithmNode), signature: signature, certificates: certificates
+            )
         }
     }
 

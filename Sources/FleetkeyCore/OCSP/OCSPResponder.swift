@@ -40,16 +40,19 @@ public final class OCSPResponder: Sendable {
         issuers: [OCSPServedIssuer], statusSource: any CertificateStatusSource, clock: any WallClock,
         configuration: OCSPResponderConfiguration = OCSPResponderConfiguration()
     ) throws {
-        guard configuration.validity >= 60 else {
+        guard configuration.validity.isFinite, (60...Self.longestValidity).contains(configuration.validity) else {
             throw FleetkeyError(
-                .configuration, "OCSP response validity must be at least 60 seconds, not \(configuration.validity)")
+                .configuration,
+                "OCSP response validity must be between 60 seconds and 366 days, not \(configuration.validity) seconds")
         }
         guard configuration.cacheCapacity >= 2, configuration.maximumRequestsPerMessage >= 1,
             configuration.maximumRequestSize >= 64
         else {
             throw FleetkeyError(
                 .configuration,
-                "OCSP responder limits must be positive: cache capacity ≥ 2, requests per message ≥ 1, request size ≥ 64")
+                "OCSP responder limits must be positive: cache capacity ≥ 2, requests per message ≥ 1, "
+                    + "request size ≥ 64"
+            )
         }
         guard issuers.count <= Int(UInt16.max) else {
             throw FleetkeyError(.configuration, "one OCSP responder serves at most \(UInt16.max) CAs")
@@ -97,7 +100,8 @@ public final class OCSPResponder: Sendable {
         let now = Self.seconds(clock.now())
 
         if parsed.nonce == nil, parsed.certIDs.count == 1, let certID = parsed.certIDs.first,
-            let key = OCSPCacheKey(issuer: parsed.issuer, variant: certID.hashAlgorithm, serial: certID.serialNumber.bytes)
+            let key = OCSPCacheKey(
+                issuer: parsed.issuer, variant: certID.hashAlgorithm, serial: certID.serialNumber.bytes)
         {
             let (hit, dropped, epoch) = cache.withLock { cache in
                 let (entry, dropped) = cache.lookup(key, now: now)
@@ -105,24 +109,28 @@ public final class OCSPResponder: Sendable {
             }
             _ = consume dropped  // an evicted generation is freed here, outside the lock
             if let hit {
-                return answer(body: hit.body, issuer: issuer, producedAt: hit.producedAt, nextUpdate: hit.nextUpdate,
+                return answer(
+                    body: hit.body, issuer: issuer, producedAt: hit.producedAt, nextUpdate: hit.nextUpdate,
                     fromCache: true, nonce: false)
             }
             let status: RevocationStatus
             let signed: Signed
             do {
-                status = try await statusSource.status(issuer: issuer.authorityID, serial: Array(certID.serialNumber.bytes))
+                status = try await statusSource.status(
+                    issuer: issuer.authorityID, serial: Array(certID.serialNumber.bytes))
                 signed = try await sign([(certID, status)], issuer: issuer, nonce: nil, now: now)
             } catch {
                 return .error(.internalError)
             }
             if status != .unknown {
                 let evicted = cache.withLock {
-                    $0.insert(key, body: signed.body, producedAt: now, nextUpdate: signed.nextUpdate, readAtEpoch: epoch)
+                    $0.insert(
+                        key, body: signed.body, producedAt: now, nextUpdate: signed.nextUpdate, readAtEpoch: epoch)
                 }
                 _ = consume evicted
             }
-            return answer(body: signed.body, issuer: issuer, producedAt: now, nextUpdate: signed.nextUpdate,
+            return answer(
+                body: signed.body, issuer: issuer, producedAt: now, nextUpdate: signed.nextUpdate,
                 fromCache: false, nonce: false)
         }
 
@@ -131,10 +139,15 @@ public final class OCSPResponder: Sendable {
             answers.reserveCapacity(parsed.certIDs.count)
             for certID in parsed.certIDs {
                 answers.append(
-                    (certID, try await statusSource.status(issuer: issuer.authorityID, serial: Array(certID.serialNumber.bytes))))
+                    (
+                        certID,
+                        try await statusSource.status(
+                            issuer: issuer.authorityID, serial: Array(certID.serialNumber.bytes))
+                    ))
             }
             let signed = try await sign(answers, issuer: issuer, nonce: parsed.nonce, now: now)
-            return answer(body: signed.body, issuer: issuer, producedAt: now, nextUpdate: signed.nextUpdate,
+            return answer(
+                body: signed.body, issuer: issuer, producedAt: now, nextUpdate: signed.nextUpdate,
                 fromCache: false, nonce: parsed.nonce != nil)
         } catch {
             return .error(.internalError)
@@ -149,7 +162,9 @@ public final class OCSPResponder: Sendable {
     /// replaced before they expire and never need a signature when asked for.
     public func refreshExpiring(within interval: TimeInterval, limit: Int = .max) async -> OCSPCacheReport {
         let now = Self.seconds(clock.now())
-        let due = cache.withLock { $0.expiring(by: now + Int64(interval.rounded(.up)), limit: limit) }
+        // A window beyond any validity covers every answer; a negative or NaN one covers the expired ones.
+        let window = interval.isNaN ? 0 : Int64(min(max(interval, 0), 2 * Self.longestValidity).rounded(.up))
+        let due = cache.withLock { $0.expiring(by: now + window, limit: limit) }
         var report = OCSPCacheReport()
         for (key, stamp) in due {
             let form = key.hashAlgorithmIdentifier
@@ -157,7 +172,8 @@ public final class OCSPResponder: Sendable {
             let issuer = issuers[Int(key.issuer)]
             let certID = OCSPCertID(
                 hashAlgorithm: form, issuerNameHash: issuer.hashes.nameHash(algorithm),
-                issuerKeyHash: issuer.hashes.keyHash(algorithm), serialNumber: Certificate.SerialNumber(bytes: key.serial))
+                issuerKeyHash: issuer.hashes.keyHash(algorithm),
+                serialNumber: Certificate.SerialNumber(bytes: key.serial))
             do {
                 let status = try await statusSource.status(issuer: issuer.authorityID, serial: key.serial)
                 guard status != .unknown else {
@@ -188,7 +204,9 @@ public final class OCSPResponder: Sendable {
         guard let index = issuerIndex[authorityID] else {
             throw FleetkeyError(
                 .notFound,
-                "the OCSP responder does not serve '\(authorityID)'; it serves \(servedAuthorities.joined(separator: ", "))")
+                "the OCSP responder does not serve '\(authorityID)'; it serves "
+                    + servedAuthorities.joined(separator: ", ")
+            )
         }
         let issuer = issuers[index]
         var report = OCSPCacheReport()
@@ -215,7 +233,8 @@ public final class OCSPResponder: Sendable {
                 do {
                     let signed = try await sign([(certID, status)], issuer: issuer, nonce: nil, now: now)
                     let evicted = cache.withLock {
-                        $0.insert(key, body: signed.body, producedAt: now, nextUpdate: signed.nextUpdate, readAtEpoch: epoch)
+                        $0.insert(
+                            key, body: signed.body, producedAt: now, nextUpdate: signed.nextUpdate, readAtEpoch: epoch)
                     }
                     _ = consume evicted
                     report.signed += 1
@@ -298,7 +317,8 @@ public final class OCSPResponder: Sendable {
             guard issuer == nil || issuer == index else { return .failure(Refusal(status: .unauthorized)) }
             issuer = index
         }
-        return .success(ParsedRequest(issuer: issuer!, certIDs: list.map(\.certID), nonce: nonce))
+        guard let issuer else { return .failure(Refusal(status: .malformedRequest)) }
+        return .success(ParsedRequest(issuer: issuer, certIDs: list.map(\.certID), nonce: nonce))
     }
 
     // MARK: Signing
@@ -326,7 +346,9 @@ public final class OCSPResponder: Sendable {
             case .revoked(let at, let reason, let invalidityDate):
                 certStatus = .revoked(try OCSPRevokedInfo(revokedAt: at, reason: reason))
                 if let invalidityDate {
-                    extensions = try Certificate.Extensions([try CRLEntryExtensions.invalidityDateExtension(invalidityDate)])
+                    extensions = try Certificate.Extensions([
+                        try CRLEntryExtensions.invalidityDateExtension(invalidityDate)
+                    ])
                 }
             }
             return OCSPSingleResponse(
@@ -357,6 +379,9 @@ public final class OCSPResponder: Sendable {
             nextUpdate: Date(timeIntervalSince1970: Double(nextUpdate)), servedFromCache: fromCache,
             echoesNonce: nonce)
     }
+
+    /// The longest validity accepted for answers: a year (and a day), so every time computed stays in range.
+    static let longestValidity: TimeInterval = 366 * 86_400
 
     /// Whole seconds since 1970: OCSP times carry no fractions here.
     private static func seconds(_ date: Date) -> Int64 {

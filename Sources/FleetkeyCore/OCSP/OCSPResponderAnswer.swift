@@ -16,18 +16,6 @@ public struct OCSPResponderAnswer: Sendable, Hashable {
     /// by HTTP caches.
     public let echoesNonce: Bool
 
-    init(
-        der: [UInt8], responseStatus: OCSPResponseStatus, producedAt: Date?, nextUpdate: Date?,
-        servedFromCache: Bool, echoesNonce: Bool
-    ) {
-        self.der = der
-        self.responseStatus = responseStatus
-        self.producedAt = producedAt
-        self.nextUpdate = nextUpdate
-        self.servedFromCache = servedFromCache
-        self.echoesNonce = echoesNonce
-    }
-
     static func error(_ status: OCSPResponseStatus) -> OCSPResponderAnswer {
         OCSPResponderAnswer(
             der: OCSPResponseWire.error(status), responseStatus: status, producedAt: nil, nextUpdate: nil,

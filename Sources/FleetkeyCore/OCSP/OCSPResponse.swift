@@ -38,7 +38,10 @@ public struct OCSPResponse: DERImplicitlyTaggable, Hashable, Sendable {
             }
             guard (status == .successful) == (bytes != nil) else {
                 throw ASN1Error.invalidASN1Object(
-                    reason: "OCSP responseBytes must be present exactly when responseStatus is successful (RFC 6960 §4.2.1)")
+                    reason:
+                        "OCSP responseBytes must be present exactly when responseStatus is successful "
+                        + "(RFC 6960 §4.2.1)"
+                )
             }
             return (status, bytes)
         }

@@ -5,11 +5,12 @@
 /// `previous` moves the answer back to `current`. So at most `capacity` answers are held, an answer asked for at
 /// least once per half-capacity of insertions stays, and eviction never walks the table.
 ///
-/// Memory bound: `capacity` × (entry ≈ 60 bytes of table slot + the signed body: ~240 octets of
-/// tbsResponseData for a SHA-1 CertID of a 16-octet serial, ~12 of algorithm, and the signature, 72 for ECDSA
-/// P-256 or 256 for RSA-2048, plus ~32 of array header and allocator rounding). About 400 bytes for a P-256
-/// responder: the default 2^20 answers stay under ~420 MB, whatever the fleet's size. The generation being
-/// dropped is handed back to the caller to free outside the lock.
+/// Memory bound: at most `capacity` answers, each a table slot (24-byte key, 32-byte entry, at a load factor of
+/// at most 3/4) plus its signed body in its own array. For a P-256 responder, a SHA-1 CertID and a 16-octet
+/// serial the body is 247 octets and an answer measured 416 bytes of resident memory (2^20 answers: 436 MB);
+/// an RSA-2048 responder adds 184 octets of signature. So the default 2^20 answers stay under about 450 MB
+/// whatever the fleet's size, and ``OCSPResponderConfiguration/cacheCapacity`` scales the bound linearly. The
+/// generation being dropped is handed back to the caller to free outside the lock.
 struct OCSPResponseCache: Sendable {
     struct Entry: Sendable {
         /// tbsResponseData, signatureAlgorithm and signature, DER (see ``OCSPResponseWire``).
@@ -62,7 +63,9 @@ struct OCSPResponseCache: Sendable {
     }
 
     /// Replaces the answer a refresh re-signed, only if it is still the one cached under `key`.
-    mutating func replace(_ key: OCSPCacheKey, stamp: UInt64, body: [UInt8], producedAt: Int64, nextUpdate: Int64) -> Bool {
+    mutating func replace(_ key: OCSPCacheKey, stamp: UInt64, body: [UInt8], producedAt: Int64, nextUpdate: Int64)
+        -> Bool
+    {
         nextStamp += 1
         let entry = Entry(body: body, producedAt: producedAt, nextUpdate: nextUpdate, stamp: nextStamp)
         if current[key]?.stamp == stamp {

@@ -45,7 +45,8 @@ public struct OCSPResponseVerifier: Sendable {
         } catch let error as FleetkeyError {
             throw error
         } catch {
-            throw FleetkeyError(.malformedInput, "the OCSP response is not a DER OCSPResponse (RFC 6960 §4.2.1): \(error)")
+            throw FleetkeyError(
+                .malformedInput, "the OCSP response is not a DER OCSPResponse (RFC 6960 §4.2.1): \(error)")
         }
         let data = basic.responseData
         let signer = try self.signer(of: basic, at: now)
@@ -88,7 +89,8 @@ public struct OCSPResponseVerifier: Sendable {
             throw Self.rejected("the responder certificate \(signer.subject) is not issued by \(issuer.subject)")
         }
         guard try signer.extensions.extendedKeyUsage?.contains(.ocspSigning) == true else {
-            throw Self.rejected("the responder certificate \(signer.subject) lacks id-kp-OCSPSigning (RFC 6960 §4.2.2.2)")
+            throw Self.rejected(
+                "the responder certificate \(signer.subject) lacks id-kp-OCSPSigning (RFC 6960 §4.2.2.2)")
         }
         guard signer.notValidBefore <= now.addingTimeInterval(skew), now <= signer.notValidAfter else {
             throw Self.rejected("the responder certificate \(signer.subject) is not valid at \(now)")

@@ -18,6 +18,17 @@ public protocol KeyCustody: Sendable {
 
     /// Destroys the key; later use of the reference fails.
     func destroyKey(_ reference: String) async throws
+
+    /// The public half of the referenced key.
+    func publicKey(of reference: String) async throws -> Certificate.PublicKey
+}
+
+extension KeyCustody {
+    /// By default, the public key of the signer; custodies that can read a public key without touching the
+    /// private one (a PKCS#11 token's public key object) do so instead.
+    public func publicKey(of reference: String) async throws -> Certificate.PublicKey {
+        try await signingKey(reference).publicKey
+    }
 }
 
 /// A key held in custody: its reference and public half.

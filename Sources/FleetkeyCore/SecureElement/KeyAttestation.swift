@@ -71,11 +71,11 @@ public struct KeyAttestation: Sendable, Hashable {
         statement: Statement, signatureAlgorithm: Certificate.SignatureAlgorithm,
         sign: ([UInt8]) throws -> Certificate.Signature
     ) throws {
+        _ = try Self.oid(for: signatureAlgorithm)
         self.statement = statement
         self.statementDER = try Self.encode(statement)
         self.signatureAlgorithm = signatureAlgorithm
         self.signature = try sign(statementDER).rawRepresentation
-        _ = try Self.oid(for: signatureAlgorithm)
     }
 
     /// Decodes a DER attestation. Decoding checks structure only; ``KeyAttestationVerifier`` checks the signature.

@@ -62,6 +62,18 @@ public final class PKCS11KeyCustody: KeyCustody {
         Certificate.PrivateKey(try signer(reference))
     }
 
+    /// The key's public half, read from its public key object without logging the private key into use.
+    public func publicKey(of reference: String) async throws -> Certificate.PublicKey {
+        let uri = try Self.keyURI(reference)
+        let (token, pin) = try connect(uri)
+        return try token.withSession(pin: pin, "read the public key of \(uri.objectDescription)") { session in
+            guard let objects = try PKCS11KeyObjects.find(uri, in: session) else {
+                throw FleetkeyError(.notFound, "no private key \(uri.objectDescription) on \(token.name)")
+            }
+            return try objects.publicKey(in: session, naming: uri).1
+        }
+    }
+
     public func destroyKey(_ reference: String) async throws {
         let uri = try Self.keyURI(reference)
         let (token, pin) = try connect(uri)
@@ -76,12 +88,13 @@ public final class PKCS11KeyCustody: KeyCustody {
     // MARK: Beyond the protocol
 
     /// Checks, before anything is written, that the generation target can be used: the module loads, the token is
-    /// there, the PIN is accepted, and no key already has the target's label or id.
-    public func preflight() throws {
+    /// there, the PIN is accepted, and no key already has the label (the target's `object=`, else `defaultLabel`)
+    /// or the target's id.
+    public func preflight(defaultLabel: String? = nil) throws {
         guard let target = generationTarget else { return }
         let (token, pin) = try connect(target)
         try token.withSession(pin: pin, "check the token") { session in
-            if let label = target.object {
+            if let label = target.object ?? defaultLabel {
                 try Self.refuseExisting(label: label, id: target.id, in: session, token: token)
             }
         }

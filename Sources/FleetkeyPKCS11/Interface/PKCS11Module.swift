@@ -72,7 +72,10 @@ final class PKCS11Module: @unchecked Sendable {
         var arguments = CK_C_INITIALIZE_ARGS(
             CreateMutex: nil, DestroyMutex: nil, LockMutex: nil, UnlockMutex: nil, flags: CKF_OS_LOCKING_OK,
             pReserved: nil)
-        let rv = try function(\.C_Initialize, "C_Initialize")(&arguments)
+        guard let initialize = functions.pointee.C_Initialize else {
+            throw FleetkeyError(.custodyUnavailable, "PKCS#11 module '\(path)' has no C_Initialize")
+        }
+        let rv = initialize(&arguments)
         guard rv == CKR_OK || rv == CKR_CRYPTOKI_ALREADY_INITIALIZED else {
             throw FleetkeyError(
                 .custodyUnavailable,
@@ -128,6 +131,16 @@ final class PKCS11Module: @unchecked Sendable {
 
     /// The one token the URI's token and slot attributes select (RFC 7512 §2.3: an absent attribute matches all).
     func token(matching uri: PKCS11URI) throws -> PKCS11Token {
+        do {
+            return try findToken(uri)
+        } catch let error as PKCS11CallError {
+            throw FleetkeyError(
+                .custodyUnavailable,
+                "PKCS#11 module '\(path)' cannot list its tokens: \(error); nothing was signed")
+        }
+    }
+
+    private func findToken(_ uri: PKCS11URI) throws -> PKCS11Token {
         if uri.libraryManufacturer != nil || uri.libraryDescription != nil || uri.libraryVersion != nil {
             let library = try libraryInfo()
             guard uri.libraryManufacturer.map({ $0 == library.manufacturer }) ?? true,

@@ -12,7 +12,7 @@ import Synchronization
 /// On start it republishes every CRL, so a server that was killed mid-burst serves CRLs that include every
 /// revocation the registry acknowledged; CRL numbers come from the registry and never go backwards.
 public struct StatusRefreshService: Service {
-    let store: any RevocationStore
+    let store: any RegistryStore & RevocationStore
     let publisher: CRLPublisher
     let authorities: [String: CertificateAuthority]
     let distribution: CRLDistribution
@@ -20,11 +20,14 @@ public struct StatusRefreshService: Service {
     let clock: any WallClock
     let logger: Logger
     let pollInterval: Duration
+    /// Revocations this server has seen recorded (by any process) since it started.
     let revoked = Counter(label: "fleetkey_certificates_revoked_total")
     let published = Counter(label: "fleetkey_crls_published_total")
+    /// Certificates in the registry, whichever process issued them (the registry is shared by all processes).
+    let issued = Gauge(label: "fleetkey_certificates_issued")
 
     public init(
-        store: any RevocationStore, publisher: CRLPublisher, authorities: [String: CertificateAuthority],
+        store: any RegistryStore & RevocationStore, publisher: CRLPublisher, authorities: [String: CertificateAuthority],
         distribution: CRLDistribution, ocsp: (any OCSPAnswering)?, clock: any WallClock = SystemWallClock(),
         logger: Logger, pollInterval: Duration = .milliseconds(250)
     ) {
@@ -54,6 +57,7 @@ public struct StatusRefreshService: Service {
         try await republish()
         var dirty = Set<String>()
         var dirtySince: Date?
+        var lastCount = Date.distantPast
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 let notices = try await store.revocations(after: cursor, limit: 10_000)
@@ -78,6 +82,10 @@ public struct StatusRefreshService: Service {
                         .map(\.issuer))
                 if !expiring.isEmpty { try await republish(expiring) }
                 await ocsp?.refreshCache(expiringWithin: 600)
+                if now.timeIntervalSince(lastCount) > 5 {
+                    issued.record(try await store.certificateCount(issuer: nil))
+                    lastCount = now
+                }
             } catch {
                 logger.error("status refresh failed; will retry", metadata: ["error": "\(error)"])
             }

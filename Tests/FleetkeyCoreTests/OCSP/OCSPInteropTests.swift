@@ -25,7 +25,8 @@ struct OCSPInteropTests {
                 fixture.devices[1], at: fixture.clock.now().addingTimeInterval(-60), reason: .keyCompromise,
                 invalidity: fixture.clock.now().addingTimeInterval(-3600))
             let directory = try ExternalTool.temporaryDirectory()
-            try fixture.vendorCA.pemString().write(to: directory.appendingPathComponent("ca.pem"), atomically: true, encoding: .utf8)
+            try fixture.vendorCA.pemString().write(
+                to: directory.appendingPathComponent("ca.pem"), atomically: true, encoding: .utf8)
             try (fixture.root.pemString() + "\n" + fixture.vendorCA.pemString())
                 .write(to: directory.appendingPathComponent("chain.pem"), atomically: true, encoding: .utf8)
             return World(fixture: fixture, responder: try fixture.responder(), directory: directory)
@@ -42,7 +43,8 @@ struct OCSPInteropTests {
         }
 
         /// `openssl ocsp -issuer ca.pem -serial 0x… -reqout NAME`, with openssl's nonce unless `nonce` is false.
-        func opensslRequest(_ certificates: [Certificate], digest: String, nonce: Bool, name: String) throws -> [UInt8] {
+        func opensslRequest(_ certificates: [Certificate], digest: String, nonce: Bool, name: String) throws -> [UInt8]
+        {
             var arguments = ["ocsp", "-issuer", file("ca.pem"), "-\(digest)"]
             for certificate in certificates { arguments += ["-serial", "0x" + certificate.serialNumber.hexString] }
             arguments += ["-reqout", file(name)] + (nonce ? [] : ["-no_nonce"])
@@ -54,7 +56,8 @@ struct OCSPInteropTests {
         func cleanup() { try? FileManager.default.removeItem(at: directory) }
     }
 
-    @Test("requests written by openssl (SHA-1 and SHA-256, with and without nonce) are answered and openssl verifies the answers",
+    @Test(
+        "openssl's requests (SHA-1, SHA-256, with and without nonce) are answered; openssl verifies the answers",
         arguments: ["sha1", "sha256"])
     func openssl(_ digest: String) async throws {
         let world = try await World.make()
@@ -63,13 +66,21 @@ struct OCSPInteropTests {
             let hex = "0x" + certificate.serialNumber.hexString
             // Without a nonce: the cached form; openssl matches the answer to its own CertID for the serial.
             let plain = try world.opensslRequest([certificate], digest: digest, nonce: false, name: "plain.der")
+            // Fleetkey's request builder writes the very same octets as openssl for the same question.
+            let hash: OCSPHashAlgorithm = digest == "sha1" ? .sha1 : .sha256
+            #expect(
+                plain
+                    == (try OCSPRequestBuilder.requestDER(
+                        issuer: world.fixture.vendorCA, serial: certificate.serialNumber, hash: hash)))
             let plainAnswer = await world.responder.respond(to: plain)
             #expect(plainAnswer.responseStatus == .successful)
             try world.write(plainAnswer.der, to: "plain-resp.der")
             let checked = try ExternalTool.run(
                 "openssl",
-                ["ocsp", "-respin", world.file("plain-resp.der"), "-issuer", world.file("ca.pem"), "-CAfile",
-                 world.file("chain.pem"), "-\(digest)", "-serial", hex, "-no_nonce"],
+                [
+                    "ocsp", "-respin", world.file("plain-resp.der"), "-issuer", world.file("ca.pem"), "-CAfile",
+                    world.file("chain.pem"), "-\(digest)", "-serial", hex, "-no_nonce",
+                ],
                 in: world.directory)
             #expect(checked.status == 0, "\(word): \(checked.output)")
             #expect(checked.output.contains("Response verify OK"), "\(word): \(checked.output)")
@@ -86,8 +97,10 @@ struct OCSPInteropTests {
             try world.write(nonceAnswer.der, to: "nonce-resp.der")
             let nonceChecked = try ExternalTool.run(
                 "openssl",
-                ["ocsp", "-reqin", world.file("nonce.der"), "-respin", world.file("nonce-resp.der"), "-issuer",
-                 world.file("ca.pem"), "-CAfile", world.file("chain.pem"), "-resp_text"],
+                [
+                    "ocsp", "-reqin", world.file("nonce.der"), "-respin", world.file("nonce-resp.der"), "-issuer",
+                    world.file("ca.pem"), "-CAfile", world.file("chain.pem"), "-resp_text",
+                ],
                 in: world.directory)
             #expect(nonceChecked.status == 0, "\(word) with nonce: \(nonceChecked.output)")
             #expect(nonceChecked.output.contains("Response verify OK"), "\(nonceChecked.output)")
@@ -106,8 +119,10 @@ struct OCSPInteropTests {
         try world.write(await world.responder.respond(to: request).der, to: "multi-resp.der")
         let checked = try ExternalTool.run(
             "openssl",
-            ["ocsp", "-respin", world.file("multi-resp.der"), "-issuer", world.file("ca.pem"), "-CAfile",
-             world.file("chain.pem"), "-no_nonce"] + certificates.flatMap { ["-serial", "0x" + $0.serialNumber.hexString] },
+            [
+                "ocsp", "-respin", world.file("multi-resp.der"), "-issuer", world.file("ca.pem"), "-CAfile",
+                world.file("chain.pem"), "-no_nonce",
+            ] + certificates.flatMap { ["-serial", "0x" + $0.serialNumber.hexString] },
             in: world.directory)
         #expect(checked.output.contains("Response verify OK"), "\(checked.output)")
         for (certificate, word) in zip(certificates, ["good", "revoked", "unknown"]) {
@@ -120,9 +135,12 @@ struct OCSPInteropTests {
         let world = try await World.make()
         defer { world.cleanup() }
         let request = try world.opensslRequest([world.good], digest: "sha1", nonce: false, name: "req.der")
-        let good = try OCSPResponse(derEncoded: await world.responder.respond(to: request).der).responseBytes!.basicResponse()
-        let otherRequest = try OCSPRequestBuilder.requestDER(issuer: world.fixture.vendorCA, serial: world.unknown.serialNumber)
-        let other = try OCSPResponse(derEncoded: await world.responder.respond(to: otherRequest).der).responseBytes!.basicResponse()
+        let good = try OCSPResponse(derEncoded: await world.responder.respond(to: request).der).responseBytes!
+            .basicResponse()
+        let otherRequest = try OCSPRequestBuilder.requestDER(
+            issuer: world.fixture.vendorCA, serial: world.unknown.serialNumber)
+        let other = try OCSPResponse(derEncoded: await world.responder.respond(to: otherRequest).der).responseBytes!
+            .basicResponse()
         // The good answer's data under the signature of another answer: a real signature by the right key, over
         // other bytes.
         var serializer = DER.Serializer()
@@ -135,13 +153,16 @@ struct OCSPInteropTests {
             }
         }
         let der = try OCSPResponse(
-            successful: OCSPResponseBytes(responseType: FleetkeyOID.ocspBasicResponse, response: serializer.serializedBytes[...])
+            successful: OCSPResponseBytes(
+                responseType: FleetkeyOID.ocspBasicResponse, response: serializer.serializedBytes[...])
         ).derBytes()
         try world.write(der, to: "bad-resp.der")
         let checked = try ExternalTool.run(
             "openssl",
-            ["ocsp", "-respin", world.file("bad-resp.der"), "-issuer", world.file("ca.pem"), "-CAfile",
-             world.file("chain.pem"), "-serial", "0x" + world.good.serialNumber.hexString, "-no_nonce"],
+            [
+                "ocsp", "-respin", world.file("bad-resp.der"), "-issuer", world.file("ca.pem"), "-CAfile",
+                world.file("chain.pem"), "-serial", "0x" + world.good.serialNumber.hexString, "-no_nonce",
+            ],
             in: world.directory)
         #expect(!checked.output.contains("Response verify OK"), "\(checked.output)")
     }
@@ -151,16 +172,21 @@ struct OCSPInteropTests {
         let world = try await World.make()
         defer { world.cleanup() }
         for (certificate, word) in [(world.good, "good"), (world.revoked, "revoked"), (world.unknown, "unknown")] {
-            let request = try OCSPRequestBuilder.requestDER(issuer: world.fixture.vendorCA, serial: certificate.serialNumber)
+            let request = try OCSPRequestBuilder.requestDER(
+                issuer: world.fixture.vendorCA, serial: certificate.serialNumber)
             try world.write(await world.responder.respond(to: request).der, to: "resp.der")
             let verified = try ExternalTool.run(
                 "ocsptool",
-                ["--verify-response", "--load-signer", world.file("ca.pem"), "--load-response", world.file("resp.der"), "--inder"],
+                [
+                    "--verify-response", "--load-signer", world.file("ca.pem"), "--load-response",
+                    world.file("resp.der"), "--inder",
+                ],
                 in: world.directory)
             #expect(verified.status == 0, "\(word): \(verified.output)")
             #expect(verified.output.contains("Verifying OCSP Response: Success"), "\(word): \(verified.output)")
             let info = try ExternalTool.run(
-                "ocsptool", ["--response-info", "--load-response", world.file("resp.der"), "--inder"], in: world.directory)
+                "ocsptool", ["--response-info", "--load-response", world.file("resp.der"), "--inder"],
+                in: world.directory)
             #expect(info.output.contains("Certificate Status: \(word)"), "\(word): \(info.output)")
         }
     }
@@ -172,16 +198,19 @@ struct OCSPInteropTests {
         let lint = ExternalTool.verifierBin + "/lint_ocsp_response"
         var answers: [(String, [UInt8])] = []
         for (certificate, word) in [(world.good, "good"), (world.revoked, "revoked"), (world.unknown, "unknown")] {
-            let request = try OCSPRequestBuilder.requestDER(issuer: world.fixture.vendorCA, serial: certificate.serialNumber)
+            let request = try OCSPRequestBuilder.requestDER(
+                issuer: world.fixture.vendorCA, serial: certificate.serialNumber)
             answers.append((word, await world.responder.respond(to: request).der))
         }
         let nonce = try OCSPNonce([UInt8](repeating: 0x33, count: 32))
-        let nonceRequest = try OCSPRequestBuilder.requestDER(issuer: world.fixture.vendorCA, serial: world.good.serialNumber, hash: .sha256, nonce: nonce)
+        let nonceRequest = try OCSPRequestBuilder.requestDER(
+            issuer: world.fixture.vendorCA, serial: world.good.serialNumber, hash: .sha256, nonce: nonce)
         answers.append(("nonce", await world.responder.respond(to: nonceRequest).der))
         answers.append(("malformedRequest", await world.responder.respond(to: [0x30, 0x00]).der))
         for (name, der) in answers {
             try world.write(der, to: "\(name).der")
-            let result = try ExternalTool.run(lint, ["lint", "-s", "WARNING", world.file("\(name).der")], in: world.directory)
+            let result = try ExternalTool.run(
+                lint, ["lint", "-s", "WARNING", world.file("\(name).der")], in: world.directory)
             #expect(result.status == 0, "\(name): \(result.output)")
             #expect(result.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "\(name): \(result.output)")
         }

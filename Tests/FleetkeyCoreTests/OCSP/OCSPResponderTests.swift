@@ -12,7 +12,8 @@ struct OCSPResponderTests {
     static func request(
         _ fixture: OCSPFixture, _ certificate: Certificate, hash: OCSPHashAlgorithm = .sha1, nonce: OCSPNonce? = nil
     ) throws -> [UInt8] {
-        try OCSPRequestBuilder.requestDER(issuer: fixture.vendorCA, serial: certificate.serialNumber, hash: hash, nonce: nonce)
+        try OCSPRequestBuilder.requestDER(
+            issuer: fixture.vendorCA, serial: certificate.serialNumber, hash: hash, nonce: nonce)
     }
 
     @Test("a known, unrevoked serial is good, signed by the delegated responder, named by key, valid for an hour")
@@ -26,7 +27,8 @@ struct OCSPResponderTests {
         let verified = try fixture.verifier().verify(answer.der, at: fixture.clock.now())
         #expect(verified.status(of: device.serialNumber) == .good)
         #expect(verified.signer == fixture.responderCertificate)
-        #expect(verified.responseData.responderID == (try OCSPResponderID(keyOf: fixture.responderCertificate.publicKey)))
+        #expect(
+            verified.responseData.responderID == (try OCSPResponderID(keyOf: fixture.responderCertificate.publicKey)))
         let basic = try OCSPResponse(derEncoded: answer.der).responseBytes!.basicResponse()
         #expect(basic.certificates == [fixture.responderCertificate])
         #expect(basic.signatureAlgorithm.signatureAlgorithm == .ecdsaWithSHA256)
@@ -67,7 +69,9 @@ struct OCSPResponderTests {
         // Issued by the CA, but the status source has no record of it.
         for certificate in [fixture.devices[2]] {
             let answer = await responder.respond(to: try Self.request(fixture, certificate))
-            #expect(try fixture.verifier().verify(answer.der, at: fixture.clock.now()).status(of: certificate.serialNumber) == .unknown)
+            #expect(
+                try fixture.verifier().verify(answer.der, at: fixture.clock.now()).status(of: certificate.serialNumber)
+                    == .unknown)
         }
         let never = Certificate.SerialNumber(bytes: [0x42, 0x42, 0x42])
         let bytes = try OCSPRequestBuilder.requestDER(issuer: fixture.vendorCA, serial: never)
@@ -80,14 +84,17 @@ struct OCSPResponderTests {
         #expect(try fixture.verifier().verify(second.der, at: fixture.clock.now()).status(of: never) == .good)
     }
 
-    @Test("CertIDs hashed with SHA-1, SHA-256, SHA-384 and SHA-512 are answered and repeated exactly", arguments: OCSPHashAlgorithm.allCases)
+    @Test(
+        "CertIDs hashed with SHA-1, SHA-256, SHA-384 and SHA-512 are answered and repeated exactly",
+        arguments: OCSPHashAlgorithm.allCases)
     func hashAlgorithms(_ hash: OCSPHashAlgorithm) async throws {
         let fixture = try await OCSPFixture.make(devices: 1)
         let device = fixture.devices[0]
         fixture.markGood(device)
         let responder = try fixture.responder()
         for null in [true, false] {
-            let certID = try OCSPRequestBuilder.certID(issuer: fixture.vendorCA, serial: device.serialNumber, hash: hash, nullParameters: null)
+            let certID = try OCSPRequestBuilder.certID(
+                issuer: fixture.vendorCA, serial: device.serialNumber, hash: hash, nullParameters: null)
             let request = try OCSPRequest(tbsRequest: OCSPTBSRequest(requestList: [OCSPSingleRequest(certID: certID)]))
             let answer = await responder.respond(to: try request.derBytes())
             let verified = try fixture.verifier().verify(answer.der, at: fixture.clock.now())
@@ -103,17 +110,23 @@ struct OCSPResponderTests {
         // The root is not served here; nor is a second vendor's CA.
         let forRoot = try OCSPRequestBuilder.requestDER(issuer: fixture.root, serial: fixture.vendorCA.serialNumber)
         let other = try await fixture.ecosystem.ecosystem.addVendor(try VendorName("Globex"), algorithm: .p256)
-        let forOther = try OCSPRequestBuilder.requestDER(issuer: other.caCertificate, serial: Certificate.SerialNumber(bytes: [0x41]))
+        let forOther = try OCSPRequestBuilder.requestDER(
+            issuer: other.caCertificate, serial: Certificate.SerialNumber(bytes: [0x41]))
         for bytes in [forRoot, forOther] {
             let answer = await responder.respond(to: bytes)
             #expect(answer.responseStatus == .unauthorized)
             #expect(answer.der == [0x30, 0x03, 0x0A, 0x01, 0x06])
         }
         // One request spanning a served and an unserved CA cannot be signed by one responder.
-        let mixed = try OCSPRequest(tbsRequest: OCSPTBSRequest(requestList: [
-            OCSPSingleRequest(certID: try OCSPRequestBuilder.certID(issuer: fixture.vendorCA, serial: fixture.devices[0].serialNumber)),
-            OCSPSingleRequest(certID: try OCSPRequestBuilder.certID(issuer: other.caCertificate, serial: fixture.devices[0].serialNumber)),
-        ]))
+        let mixed = try OCSPRequest(
+            tbsRequest: OCSPTBSRequest(requestList: [
+                OCSPSingleRequest(
+                    certID: try OCSPRequestBuilder.certID(
+                        issuer: fixture.vendorCA, serial: fixture.devices[0].serialNumber)),
+                OCSPSingleRequest(
+                    certID: try OCSPRequestBuilder.certID(
+                        issuer: other.caCertificate, serial: fixture.devices[0].serialNumber)),
+            ]))
         #expect(await responder.respond(to: try mixed.derBytes()).responseStatus == .unauthorized)
     }
 
@@ -125,9 +138,11 @@ struct OCSPResponderTests {
         let good = try Self.request(fixture, fixture.devices[0])
         let certID = try OCSPRequestBuilder.certID(issuer: fixture.vendorCA, serial: fixture.devices[0].serialNumber)
         func request(extensions: [Certificate.Extension], count: Int = 1) throws -> [UInt8] {
-            try OCSPRequest(tbsRequest: OCSPTBSRequest(
-                requestList: Array(repeating: OCSPSingleRequest(certID: certID), count: count),
-                requestExtensions: extensions.isEmpty ? nil : try Certificate.Extensions(extensions))).derBytes()
+            try OCSPRequest(
+                tbsRequest: OCSPTBSRequest(
+                    requestList: Array(repeating: OCSPSingleRequest(certID: certID), count: count),
+                    requestExtensions: extensions.isEmpty ? nil : try Certificate.Extensions(extensions))
+            ).derBytes()
         }
         let cases: [(String, [UInt8])] = [
             ("empty", []),
@@ -135,10 +150,26 @@ struct OCSPResponderTests {
             ("truncated", Array(good.dropLast())),
             ("trailing octet", good + [0]),
             ("too large", good + [UInt8](repeating: 0, count: 1024)),
-            ("zero-length nonce", try request(extensions: [Certificate.Extension(oid: FleetkeyOID.ocspNonce, critical: false, value: [0x04, 0x00])])),
-            ("129-octet nonce", try request(extensions: [Certificate.Extension(
-                oid: FleetkeyOID.ocspNonce, critical: false, value: ([0x04, 0x81, 0x81] + [UInt8](repeating: 1, count: 129))[...])])),
-            ("critical unknown extension", try request(extensions: [Certificate.Extension(oid: [1, 2, 3, 4], critical: true, value: [0x05, 0x00])])),
+            (
+                "zero-length nonce",
+                try request(extensions: [
+                    Certificate.Extension(oid: FleetkeyOID.ocspNonce, critical: false, value: [0x04, 0x00])
+                ])
+            ),
+            (
+                "129-octet nonce",
+                try request(extensions: [
+                    Certificate.Extension(
+                        oid: FleetkeyOID.ocspNonce, critical: false,
+                        value: ([0x04, 0x81, 0x81] + [UInt8](repeating: 1, count: 129))[...])
+                ])
+            ),
+            (
+                "critical unknown extension",
+                try request(extensions: [
+                    Certificate.Extension(oid: [1, 2, 3, 4], critical: true, value: [0x05, 0x00])
+                ])
+            ),
             ("more requests than allowed", try request(extensions: [], count: 3)),
         ]
         for (name, bytes) in cases {
@@ -147,7 +178,9 @@ struct OCSPResponderTests {
             #expect(answer.der == [0x30, 0x03, 0x0A, 0x01, 0x01], "\(name)")
         }
         // A non-critical unknown extension is ignored (RFC 6960 §4.4).
-        let ignored = try request(extensions: [Certificate.Extension(oid: [1, 2, 3, 4], critical: false, value: [0x05, 0x00])])
+        let ignored = try request(extensions: [
+            Certificate.Extension(oid: [1, 2, 3, 4], critical: false, value: [0x05, 0x00])
+        ])
         #expect(await responder.respond(to: ignored).responseStatus == .successful)
     }
 
@@ -203,7 +236,10 @@ struct OCSPResponderTests {
         responder.invalidate(issuer: OCSPFixture.authorityID, serial: Array(device.serialNumber.bytes))
         let third = await responder.respond(to: bytes)
         #expect(!third.servedFromCache)
-        guard case .revoked = try fixture.verifier().verify(third.der, at: fixture.clock.now()).status(of: device.serialNumber) else {
+        guard
+            case .revoked = try fixture.verifier().verify(third.der, at: fixture.clock.now()).status(
+                of: device.serialNumber)
+        else {
             Issue.record("the answer after invalidation is not revoked")
             return
         }
@@ -223,15 +259,20 @@ struct OCSPResponderTests {
         let fixture = try await OCSPFixture.make(devices: 1)
         let device = fixture.devices[0]
         let source = RevokingStatusSource(serial: Array(device.serialNumber.bytes))
-        let responder = try OCSPResponder(issuers: [try fixture.servedIssuer], statusSource: source, clock: fixture.clock)
+        let responder = try OCSPResponder(
+            issuers: [try fixture.servedIssuer], statusSource: source, clock: fixture.clock)
         source.responder.withLock { $0 = responder }
         let bytes = try Self.request(fixture, device)
         // The source answers good but records a revocation (and invalidates) before returning.
         let first = await responder.respond(to: bytes)
-        #expect(try fixture.verifier().verify(first.der, at: fixture.clock.now()).status(of: device.serialNumber) == .good)
+        #expect(
+            try fixture.verifier().verify(first.der, at: fixture.clock.now()).status(of: device.serialNumber) == .good)
         let second = await responder.respond(to: bytes)
         #expect(!second.servedFromCache)
-        guard case .revoked = try fixture.verifier().verify(second.der, at: fixture.clock.now()).status(of: device.serialNumber) else {
+        guard
+            case .revoked = try fixture.verifier().verify(second.der, at: fixture.clock.now()).status(
+                of: device.serialNumber)
+        else {
             Issue.record("a stale good answer was cached across a revocation")
             return
         }
@@ -249,21 +290,30 @@ struct OCSPResponderTests {
         fixture.clock.advance(by: 1800)
         #expect((await responder.refreshExpiring(within: 900)).signed == 0)  // 30 minutes left: not due yet
         fixture.clock.advance(by: 1200)  // 10 minutes left
-        fixture.statuses.set(.unknown, issuer: OCSPFixture.authorityID, serial: Array(fixture.devices[1].serialNumber.bytes))
+        fixture.statuses.set(
+            .unknown, issuer: OCSPFixture.authorityID, serial: Array(fixture.devices[1].serialNumber.bytes))
         let report = await responder.refreshExpiring(within: 900)
         #expect(report.signed == 1)
         #expect(report.dropped == 1)  // the registry no longer knows devices[1]
         let refreshed = await responder.respond(to: bytes)
         #expect(refreshed.servedFromCache)
         #expect(refreshed.der != first.der)
-        #expect(refreshed.producedAt == Date(timeIntervalSince1970: fixture.clock.now().timeIntervalSince1970.rounded(.down)))
+        #expect(
+            refreshed.producedAt
+                == Date(timeIntervalSince1970: fixture.clock.now().timeIntervalSince1970.rounded(.down)))
         #expect(try fixture.verifier().verify(refreshed.der, at: fixture.clock.now()).responses.count == 1)
+
+        // Odd windows neither crash nor miss: infinity re-signs every answer, NaN only expired ones (none).
+        #expect((await responder.refreshExpiring(within: .nan)).signed == 0)
+        #expect((await responder.refreshExpiring(within: .infinity)).signed == 1)
 
         // Without a refresh, an answer past its nextUpdate is signed afresh rather than served.
         fixture.clock.advance(by: 3600)
         let late = await responder.respond(to: bytes)
         #expect(!late.servedFromCache)
-        #expect(try fixture.verifier().verify(late.der, at: fixture.clock.now()).status(of: fixture.devices[0].serialNumber) == .good)
+        #expect(
+            try fixture.verifier().verify(late.der, at: fixture.clock.now()).status(of: fixture.devices[0].serialNumber)
+                == .good)
     }
 
     @Test("presign prepares answers before the first query; unknown serials are skipped")
@@ -293,7 +343,8 @@ struct OCSPResponderTests {
         #expect(statistics.evictions > 0)
         #expect(statistics.misses == 40)
         // A recently answered serial is still there.
-        let last = try OCSPRequestBuilder.requestDER(issuer: fixture.vendorCA, serial: Certificate.SerialNumber(bytes: [0x40, 39]))
+        let last = try OCSPRequestBuilder.requestDER(
+            issuer: fixture.vendorCA, serial: Certificate.SerialNumber(bytes: [0x40, 39]))
         #expect(await responder.respond(to: last).servedFromCache)
     }
 
@@ -302,13 +353,16 @@ struct OCSPResponderTests {
         let fixture = try await OCSPFixture.make(devices: 3)
         fixture.markGood(fixture.devices[0])
         fixture.markRevoked(fixture.devices[1], at: Date(timeIntervalSince1970: 1_790_000_000), reason: .superseded)
-        let request = try OCSPRequestBuilder.request(issuer: fixture.vendorCA, serials: fixture.devices.map(\.serialNumber))
+        let request = try OCSPRequestBuilder.request(
+            issuer: fixture.vendorCA, serials: fixture.devices.map(\.serialNumber))
         let answer = try await fixture.responder().respond(to: try request.derBytes())
         #expect(!answer.servedFromCache)
         let verified = try fixture.verifier().verify(answer.der, at: fixture.clock.now())
         #expect(verified.responses.count == 3)
         #expect(verified.status(of: fixture.devices[0].serialNumber) == .good)
-        #expect(verified.status(of: fixture.devices[1].serialNumber).map { if case .revoked = $0 { true } else { false } } == true)
+        #expect(
+            verified.status(of: fixture.devices[1].serialNumber).map { if case .revoked = $0 { true } else { false } }
+                == true)
         #expect(verified.status(of: fixture.devices[2].serialNumber) == .unknown)
     }
 
@@ -316,27 +370,39 @@ struct OCSPResponderTests {
     func configurationChecks() async throws {
         let fixture = try await OCSPFixture.make(devices: 0)
         let custody = fixture.ecosystem.ecosystem.custody
-        let manifestKey = try await custody.signingKey("memory:\(OCSPFixture.authorityID)-\(CertificateProfile.Name.manifestSigner)")
+        let manifestKey = try await custody.signingKey(
+            "memory:\(OCSPFixture.authorityID)-\(CertificateProfile.Name.manifestSigner)")
         #expect(throws: FleetkeyError.self) {  // key of another certificate
-            try OCSPServedIssuer(authorityID: "vendor-acme", caCertificate: fixture.vendorCA,
+            try OCSPServedIssuer(
+                authorityID: "vendor-acme", caCertificate: fixture.vendorCA,
                 responderCertificate: fixture.responderCertificate, responderKey: manifestKey)
         }
         #expect(throws: FleetkeyError.self) {  // not issued by the CA it would serve
-            try OCSPServedIssuer(authorityID: "root", caCertificate: fixture.root,
+            try OCSPServedIssuer(
+                authorityID: "root", caCertificate: fixture.root,
                 responderCertificate: fixture.responderCertificate, responderKey: fixture.responderKey)
         }
         let vendorSetup = try await fixture.ecosystem.ecosystem.addVendor(try VendorName("Initech"), algorithm: .p256)
-        let initechManifestKey = try await custody.signingKey("memory:vendor-initech-\(CertificateProfile.Name.manifestSigner)")
+        let initechManifestKey = try await custody.signingKey(
+            "memory:vendor-initech-\(CertificateProfile.Name.manifestSigner)")
         #expect(throws: FleetkeyError.self) {  // a manifest signer is not an OCSP responder
-            try OCSPServedIssuer(authorityID: "vendor-initech", caCertificate: vendorSetup.caCertificate,
+            try OCSPServedIssuer(
+                authorityID: "vendor-initech", caCertificate: vendorSetup.caCertificate,
                 responderCertificate: vendorSetup.manifestSignerCertificate, responderKey: initechManifestKey)
         }
+        for validity in [30, 400 * 86_400, .infinity, .nan] as [TimeInterval] {
+            #expect(throws: FleetkeyError.self) { try fixture.responder(.init(validity: validity)) }
+        }
         #expect(throws: FleetkeyError.self) {  // the same CA twice
-            try OCSPResponder(issuers: [try fixture.servedIssuer, try fixture.servedIssuer], statusSource: fixture.statuses, clock: fixture.clock)
+            try OCSPResponder(
+                issuers: [try fixture.servedIssuer, try fixture.servedIssuer], statusSource: fixture.statuses,
+                clock: fixture.clock)
         }
     }
 
-    @Test("vendors keyed with P-384 and Ed25519 sign with ecdsa-with-SHA384 and Ed25519", arguments: [KeySpec.p384, .ed25519])
+    @Test(
+        "vendors keyed with P-384 and Ed25519 sign with ecdsa-with-SHA384 and Ed25519",
+        arguments: [KeySpec.p384, .ed25519])
     func otherAlgorithms(_ spec: KeySpec) async throws {
         let fixture = try await OCSPFixture.make(devices: 1, vendorAlgorithm: spec)
         fixture.markGood(fixture.devices[0])
@@ -354,7 +420,8 @@ struct OCSPResponderTests {
         let responder = try fixture.responder()
         let seeds = [
             try Self.request(fixture, fixture.devices[0]),
-            try Self.request(fixture, fixture.devices[0], hash: .sha256, nonce: try OCSPNonce([UInt8](repeating: 3, count: 32))),
+            try Self.request(
+                fixture, fixture.devices[0], hash: .sha256, nonce: try OCSPNonce([UInt8](repeating: 3, count: 32))),
         ]
         let random = SeededRandomSource(seed: 6960)
         var statuses: Set<OCSPResponseStatus> = []
@@ -398,7 +465,9 @@ final class RevokingStatusSource: CertificateStatusSource {
             defer { state = true }
             return state
         }
-        if wasRevoked { return .revoked(at: Date(timeIntervalSince1970: 1_790_000_000), reason: .keyCompromise, invalidityDate: nil) }
+        if wasRevoked {
+            return .revoked(at: Date(timeIntervalSince1970: 1_790_000_000), reason: .keyCompromise, invalidityDate: nil)
+        }
         responder.withLock { $0 }?.invalidate(issuer: issuer, serial: serial)
         return .good
     }

@@ -28,7 +28,8 @@ struct OCSPStructureTests {
 
     static func time(_ seconds: Int) throws -> GeneralizedTime {
         try GeneralizedTime(
-            year: 2026, month: 11, day: 22, hours: 10, minutes: seconds / 60, seconds: seconds % 60, fractionalSeconds: 0)
+            year: 2026, month: 11, day: 22, hours: 10, minutes: seconds / 60, seconds: seconds % 60,
+            fractionalSeconds: 0)
     }
 
     static let nonceExtension: Certificate.Extension = {
@@ -79,7 +80,8 @@ struct OCSPStructureTests {
         #expect(try OCSPSingleRequest(derEncoded: try Self.der(single)) == single)
 
         let tbs = OCSPTBSRequest(
-            requestorName: .dnsName("relying.example"), requestList: [single, OCSPSingleRequest(certID: Self.certID(.sha256))],
+            requestorName: .dnsName("relying.example"),
+            requestList: [single, OCSPSingleRequest(certID: Self.certID(.sha256))],
             requestExtensions: try Certificate.Extensions([Self.nonceExtension]))
         let tbsBytes = try Self.der(tbs)
         #expect(try OCSPTBSRequest(derEncoded: tbsBytes) == tbs)
@@ -94,7 +96,9 @@ struct OCSPStructureTests {
         // A signed request: SEQUENCE { tbsRequest, [0] { Signature } }.
         let key = P256.Signing.PrivateKey()
         let signature = try key.signature(for: tbsBytes).derRepresentation
-        let algorithm = try ASN1Any(derEncoded: [0x30, 0x0A, 0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x03, 0x02])
+        let algorithm = try ASN1Any(derEncoded: [
+            0x30, 0x0A, 0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x03, 0x02,
+        ])
         let root = try OCSPFixtureCertificates.selfSigned()
         let requestSignature = OCSPRequestSignature(
             signatureAlgorithm: algorithm, signature: ASN1BitString(bytes: Array(signature)[...]), certificates: [root])
@@ -124,8 +128,12 @@ struct OCSPStructureTests {
         }
         #expect(try OCSPTBSRequest(derEncoded: try tbs(version: nil, requests: list)).requestList.count == 1)
         // [0] EXPLICIT INTEGER 0: DER forbids writing the DEFAULT.
-        #expect(throws: (any Error).self) { try OCSPTBSRequest(derEncoded: try tbs(version: [0xA0, 0x03, 0x02, 0x01, 0x00], requests: list)) }
-        #expect(throws: (any Error).self) { try OCSPTBSRequest(derEncoded: try tbs(version: [0xA0, 0x03, 0x02, 0x01, 0x01], requests: list)) }
+        #expect(throws: (any Error).self) {
+            try OCSPTBSRequest(derEncoded: try tbs(version: [0xA0, 0x03, 0x02, 0x01, 0x00], requests: list))
+        }
+        #expect(throws: (any Error).self) {
+            try OCSPTBSRequest(derEncoded: try tbs(version: [0xA0, 0x03, 0x02, 0x01, 0x01], requests: list))
+        }
         #expect(throws: (any Error).self) { try OCSPTBSRequest(derEncoded: try tbs(version: nil, requests: [])) }
         // Extensions ::= SEQUENCE SIZE (1..MAX): an empty [2] list is refused.
         var serializer = DER.Serializer()
@@ -163,7 +171,9 @@ struct OCSPStructureTests {
         var serializer = DER.Serializer()
         try serializer.appendConstructedNode(identifier: .sequence) { coder in
             try coder.serialize(OCSPResponseStatus.unauthorized)
-            try coder.serialize(explicitlyTaggedWithTagNumber: 0, tagClass: .contextSpecific) { try $0.serialize(bytes) }
+            try coder.serialize(explicitlyTaggedWithTagNumber: 0, tagClass: .contextSpecific) {
+                try $0.serialize(bytes)
+            }
         }
         #expect(throws: (any Error).self) { try OCSPResponse(derEncoded: serializer.serializedBytes) }
         #expect(try OCSPResponseBytes(derEncoded: try Self.der(bytes)) == bytes)
@@ -184,7 +194,9 @@ struct OCSPStructureTests {
         let bare = OCSPRevokedInfo(revocationTime: try Self.time(0), revocationReason: nil)
         #expect(try OCSPRevokedInfo(derEncoded: try Self.der(bare)) == bare)
         // unspecified is left out, as RFC 5280 §5.3.1 asks of CRL entries.
-        #expect(try OCSPRevokedInfo(revokedAt: Date(timeIntervalSince1970: 1_790_000_000), reason: .unspecified).revocationReason == nil)
+        #expect(
+            try OCSPRevokedInfo(revokedAt: Date(timeIntervalSince1970: 1_790_000_000), reason: .unspecified)
+                .revocationReason == nil)
         // reason 7 is not a CRLReason
         var seven = try Self.der(info)
         seven[seven.count - 1] = 7
@@ -198,20 +210,27 @@ struct OCSPStructureTests {
         let invalidity = Certificate.Extension(
             oid: [2, 5, 29, 24], critical: false, value: try Self.der(try Self.time(1))[...])
         let response = OCSPSingleResponse(
-            certID: Self.certID(), certStatus: .revoked(.init(revocationTime: try Self.time(2), revocationReason: .superseded)),
-            thisUpdate: try Self.time(3), nextUpdate: try Self.time(4), singleExtensions: try Certificate.Extensions([invalidity]))
+            certID: Self.certID(),
+            certStatus: .revoked(.init(revocationTime: try Self.time(2), revocationReason: .superseded)),
+            thisUpdate: try Self.time(3), nextUpdate: try Self.time(4),
+            singleExtensions: try Certificate.Extensions([invalidity]))
         #expect(try OCSPSingleResponse(derEncoded: try Self.der(response)) == response)
-        let minimal = OCSPSingleResponse(certID: Self.certID(.sha256), certStatus: .good, thisUpdate: try Self.time(3), nextUpdate: nil)
+        let minimal = OCSPSingleResponse(
+            certID: Self.certID(.sha256), certStatus: .good, thisUpdate: try Self.time(3), nextUpdate: nil)
         #expect(try OCSPSingleResponse(derEncoded: try Self.der(minimal)) == minimal)
     }
 
     @Test("ResponderID round-trips byName and byKey, and byKey must be a SHA-1 digest")
     func responderID() throws {
-        let name = try DistinguishedName { OrganizationName("Acme"); CommonName("Acme OCSP Responder") }
+        let name = try DistinguishedName {
+            OrganizationName("Acme")
+            CommonName("Acme OCSP Responder")
+        }
         for id in [OCSPResponderID.byName(name), .byKey([UInt8](repeating: 7, count: 20))] {
             #expect(try OCSPResponderID(derEncoded: try Self.der(id)) == id)
         }
-        #expect(try Self.der(OCSPResponderID.byKey([UInt8](repeating: 7, count: 20))).prefix(4) == [0xA2, 0x16, 0x04, 0x14])
+        #expect(
+            try Self.der(OCSPResponderID.byKey([UInt8](repeating: 7, count: 20))).prefix(4) == [0xA2, 0x16, 0x04, 0x14])
         #expect(throws: (any Error).self) {
             try OCSPResponderID(derEncoded: try Self.der(OCSPResponderID.byKey([UInt8](repeating: 7, count: 19))))
         }
@@ -221,7 +240,11 @@ struct OCSPStructureTests {
     func responseData() throws {
         let data = OCSPResponseData(
             responderID: .byKey([UInt8](repeating: 1, count: 20)), producedAt: try Self.time(5),
-            responses: [OCSPSingleResponse(certID: Self.certID(), certStatus: .unknown, thisUpdate: try Self.time(5), nextUpdate: try Self.time(6))],
+            responses: [
+                OCSPSingleResponse(
+                    certID: Self.certID(), certStatus: .unknown, thisUpdate: try Self.time(5),
+                    nextUpdate: try Self.time(6))
+            ],
             responseExtensions: try Certificate.Extensions([Self.nonceExtension]))
         let bytes = try Self.der(data)
         #expect(try OCSPResponseData(derEncoded: bytes) == data)
@@ -236,7 +259,8 @@ struct OCSPStructureTests {
             }
             #expect(throws: (any Error).self) { try OCSPResponseData(derEncoded: serializer.serializedBytes) }
         }
-        let empty = OCSPResponseData(responderID: .byKey([UInt8](repeating: 1, count: 20)), producedAt: try Self.time(5), responses: [])
+        let empty = OCSPResponseData(
+            responderID: .byKey([UInt8](repeating: 1, count: 20)), producedAt: try Self.time(5), responses: [])
         #expect(throws: (any Error).self) { try OCSPResponseData(derEncoded: try Self.der(empty)) }
     }
 
@@ -245,9 +269,14 @@ struct OCSPStructureTests {
         let key = Certificate.PrivateKey(P256.Signing.PrivateKey())
         let data = OCSPResponseData(
             responderID: try OCSPResponderID(keyOf: key.publicKey), producedAt: try Self.time(7),
-            responses: [OCSPSingleResponse(certID: Self.certID(), certStatus: .good, thisUpdate: try Self.time(7), nextUpdate: try Self.time(8))])
+            responses: [
+                OCSPSingleResponse(
+                    certID: Self.certID(), certStatus: .good, thisUpdate: try Self.time(7), nextUpdate: try Self.time(8)
+                )
+            ])
         let root = try OCSPFixtureCertificates.selfSigned()
-        let basic = try await OCSPBasicResponse(signing: data, with: key, algorithm: .ecdsaWithSHA256, certificates: [root])
+        let basic = try await OCSPBasicResponse(
+            signing: data, with: key, algorithm: .ecdsaWithSHA256, certificates: [root])
         #expect(basic.isSignature(madeBy: key.publicKey))
         #expect(!basic.isSignature(madeBy: Certificate.PrivateKey(P256.Signing.PrivateKey()).publicKey))
         let bytes = try Self.der(basic)
@@ -278,7 +307,8 @@ struct OCSPStructureTests {
     func nonce() throws {
         // openssl ocsp's 16-octet nonce: extnValue = 04 10 <16 octets>.
         let value = Array(0..<16).map(UInt8.init)
-        let ext = Certificate.Extension(oid: FleetkeyOID.ocspNonce, critical: false, value: ([0x04, 0x10] + value)[...])
+        let ext = Certificate.Extension(
+            oid: FleetkeyOID.ocspNonce, critical: false, value: ([0x04, 0x10] + value)[...])
         let nonce = try OCSPNonce(ext)
         #expect(nonce.value == value)
         #expect(try nonce.makeCertificateExtension() == ext)
@@ -295,7 +325,8 @@ struct OCSPStructureTests {
     @Test("truncated, padded and re-tagged encodings of a request are refused, never crash")
     func truncations() throws {
         let bytes = try OCSPRequest(
-            tbsRequest: OCSPTBSRequest(requestList: [OCSPSingleRequest(certID: Self.certID())])).derBytes()
+            tbsRequest: OCSPTBSRequest(requestList: [OCSPSingleRequest(certID: Self.certID())])
+        ).derBytes()
         for length in 0..<bytes.count {
             #expect(throws: (any Error).self) { try OCSPRequest(derEncoded: Array(bytes.prefix(length))) }
         }

@@ -6,15 +6,17 @@ final class RunningServer {
     let process: Process
     let port: Int
     let log: URL
-    var baseURL: String { "http://127.0.0.1:\(port)" }
+    let scheme: String
+    var baseURL: String { "\(scheme)://127.0.0.1:\(port)" }
 
-    init(_ eco: CLIEcosystem, port requested: Int? = nil) throws {
+    init(_ eco: CLIEcosystem, port requested: Int? = nil, arguments extra: [String] = [], healthCheck: [String] = []) throws {
+        scheme = extra.contains("--tls-cert") ? "https" : "http"
         port = requested ?? Int.random(in: 20_000...45_000)
         log = eco.root.appendingPathComponent("serve-\(port)-\(UUID().uuidString.prefix(6)).log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
         process = Process()
         process.executableURL = URL(fileURLWithPath: Tools.fleetkey)
-        process.arguments = ["serve", "--listen", "127.0.0.1:\(port)"]
+        process.arguments = ["serve", "--listen", "127.0.0.1:\(port)"] + extra
         var environment = ProcessInfo.processInfo.environment
         for (key, value) in eco.environment { environment[key] = value }
         process.environment = environment
@@ -24,7 +26,7 @@ final class RunningServer {
         try process.run()
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
-            if let health = try? Tools.run("curl", ["-sf", "\(baseURL)/healthz"]), health.status == 0 { return }
+            if let health = try? Tools.run("curl", ["-sf"] + healthCheck + ["\(baseURL)/healthz"]), health.status == 0 { return }
             guard process.isRunning else { break }
             usleep(100_000)
         }

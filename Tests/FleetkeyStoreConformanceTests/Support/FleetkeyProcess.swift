@@ -15,6 +15,8 @@ final class FleetkeyProcess {
 
     struct Outcome: Sendable {
         var status: Int32
+        /// Whether it exited (`status` is its exit code) or was killed by a signal (`status` is the signal).
+        var killedBySignal: Bool
         var stdout: String
         var stderr: String
         var output: String { stdout + stderr }
@@ -77,7 +79,7 @@ final class FleetkeyProcess {
             if let done { continuation.resume(returning: done) }
         }
         return Outcome(
-            status: status, stdout: (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? "",
+            status: status, killedBySignal: process.terminationReason == .uncaughtSignal, stdout: (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? "",
             stderr: (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "")
     }
 

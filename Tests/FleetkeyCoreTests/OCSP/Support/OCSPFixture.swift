@@ -47,7 +47,8 @@ struct OCSPFixture {
     }
 
     func responder(_ configuration: OCSPResponderConfiguration = .init()) throws -> OCSPResponder {
-        try OCSPResponder(issuers: [try servedIssuer], statusSource: statuses, clock: clock, configuration: configuration)
+        try OCSPResponder(
+            issuers: [try servedIssuer], statusSource: statuses, clock: clock, configuration: configuration)
     }
 
     func markGood(_ certificate: Certificate) {

@@ -1,0 +1,218 @@
+import FleetkeyCore
+import FleetkeySQLite
+import FleetkeyServer
+import FleetkeyTesting
+import Foundation
+import GRDB
+import Hummingbird
+import Logging
+import Prometheus
+import ServiceLifecycle
+import X509
+
+/// OCSP responses per second over HTTP/1.1 keep-alive on loopback, from wrk, with N known serials.
+///
+/// The same run measures two references under the same load generator: a trivial route on the same
+/// Hummingbird server (the HTTP stack's own ceiling) and `openssl ocsp -index ... -port` answering the same
+/// requests over the same serials (a peer responder). openssl's responder binds every interface, so it runs in a
+/// private network namespace (`unshare -n`) together with its wrk.
+enum OCSPWorkload {
+    struct Result {
+        var rate: Double
+        var p99Milliseconds: Double
+        var trivialRate: Double
+        var opensslRate: Double?
+        var peakMiB: Double
+    }
+
+    static func run(knownSerials: Int, distinctQueries: Int, seconds: Int, scratch: URL, log: @Sendable (String) -> Void)
+        async throws -> Result
+    {
+        let directory = scratch.appendingPathComponent("ocsp-\(knownSerials)")
+        try? FileManager.default.removeItem(at: directory)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+
+        let registry = try SQLiteRegistry(path: directory.appendingPathComponent("registry.sqlite").path)
+        let custody = InMemoryKeyCustody()
+        let world = try await ThrowawayEcosystem.make(vendors: ["Acme"], store: registry, custody: custody, now: Date())
+        let authority = try await world.ecosystem.vendorAuthority(try VendorName("Acme"))
+        log("    registering \(knownSerials) certificates")
+        let serials = try bulkLoad(knownSerials, registry: registry, path: directory.appendingPathComponent("registry.sqlite").path)
+
+        let signer = try await world.ecosystem.delegatedSigner(
+            vendor: try VendorName("Acme"), profile: CertificateProfile.Name.ocspResponder, index: registry)
+        let responder = try OCSPResponder(
+            issuers: [
+                try OCSPServedIssuer(
+                    authorityID: authority.id, caCertificate: authority.certificate, responderCertificate: signer.certificate,
+                    responderKey: signer.key)
+            ], statusSource: RegistryStatusSource(store: registry), clock: SystemWallClock())
+
+        // Requests as `openssl ocsp -no_nonce` sends them, over a random subset of the known serials.
+        var bodies: [[UInt8]] = []
+        var lines = ""
+        for index in 0..<distinctQueries {
+            let serial = serials[(index &* 7_919) % serials.count]
+            let der = try OCSPRequestBuilder.requestDER(issuer: authority.certificate, serial: .init(bytes: serial[...]))
+            bodies.append(der)
+            lines += Hex.lower(der) + "\n"
+        }
+        let requestsFile = directory.appendingPathComponent("requests.hex")
+        try lines.write(to: requestsFile, atomically: true, encoding: .utf8)
+        let script = directory.appendingPathComponent("ocsp.lua")
+        try luaScript.write(to: script, atomically: true, encoding: .utf8)
+        // Pre-sign every answer once, as a long-running responder would have.
+        for body in bodies { _ = await responder.respond(to: body) }
+
+        let port = Int.random(in: 46_000...52_000)
+        let router = Router()
+        router.get("/trivial") { _, _ in "ok" }
+        StatusRoutes(ocsp: responder, crls: CRLDistribution(policy: world.ecosystem.policy), store: registry, metrics: PrometheusCollectorRegistry())
+            .register(on: router)
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)))
+        let group = ServiceGroup(configuration: .init(services: [app], logger: .init(label: "bench")))
+        let server = Task { try await group.run() }
+        defer { server.cancel() }
+        try await Task.sleep(for: .seconds(1))
+
+        PeakMemory.reset()
+        let environment = ["OCSP_REQUESTS": requestsFile.path]
+        let ocsp = try wrk(["-s", script.path, "http://127.0.0.1:\(port)/ocsp"], seconds: seconds, environment: environment)
+        let peak = PeakMemory.peakMiB()
+        let trivial = try wrk(["http://127.0.0.1:\(port)/trivial"], seconds: seconds, environment: [:])
+        await group.triggerGracefulShutdown()
+
+        log("    openssl ocsp over the same \(knownSerials) serials")
+        let peer = try openssl(
+            serials: serials, directory: directory, authority: authority, responder: signer.certificate,
+            responderKey: try custody.exportedPEMForBenchmark(try await responderReference(world, signer.certificate)),
+            script: script, requests: requestsFile, seconds: seconds)
+        return Result(rate: ocsp.rate, p99Milliseconds: ocsp.p99Milliseconds, trivialRate: trivial.rate, opensslRate: peer, peakMiB: peak)
+    }
+
+    /// The in-memory custody reference of the responder key (the throwaway ecosystem's naming).
+    static func responderReference(_ world: ThrowawayEcosystem, _ certificate: Certificate) async throws -> String {
+        "memory:vendor-acme-\(CertificateProfile.Name.ocspResponder)"
+    }
+
+    /// Inserts `count` valid certificates (every tenth revoked) of vendor-acme, returning their serials.
+    static func bulkLoad(_ count: Int, registry: SQLiteRegistry, path: String) throws -> [[UInt8]] {
+        let queue = try DatabaseQueue(path: path)
+        let random = SystemRandomSource()
+        var serials: [[UInt8]] = []
+        serials.reserveCapacity(count)
+        try queue.write { db in
+            try db.execute(
+                sql: "INSERT INTO keys (fingerprint, spki, algorithm, custody, location, created_at) VALUES ('bench', x'00', 'ecdsa-p256', 'external', NULL, 0)")
+            let insert = try db.makeStatement(
+                sql: """
+                    INSERT INTO certificates (issuer, serial, profile, subject, not_before, not_after, key_fingerprint, der,
+                        status, issued_at, revoked_at, revocation_reason)
+                    VALUES ('vendor-acme', ?, 'device-identity', 'O=Acme', 0, 4102444800, 'bench', x'00', ?, 0, ?, ?)
+                    """)
+            for index in 0..<count {
+                var serial = random.bytes(count: 16)
+                serial[0] = (serial[0] & 0x7F) | 0x40
+                let revoked = index % 10 == 0
+                try insert.execute(arguments: [
+                    Hex.upper(serial), revoked ? "revoked" : "valid", revoked ? 1_790_000_000.0 : nil, revoked ? 1 : nil,
+                ])
+                serials.append(serial)
+            }
+        }
+        return serials
+    }
+
+    struct WrkResult {
+        var rate: Double
+        var p99Milliseconds: Double
+    }
+
+    static let luaScript = """
+        local bodies = {}
+        for line in io.lines(os.getenv("OCSP_REQUESTS")) do
+            bodies[#bodies + 1] = (line:gsub("..", function(cc) return string.char(tonumber(cc, 16)) end))
+        end
+        local i = 0
+        request = function()
+            i = i % #bodies + 1
+            return wrk.format("POST", nil, { ["Content-Type"] = "application/ocsp-request" }, bodies[i])
+        end
+        """
+
+    static func wrk(_ arguments: [String], seconds: Int, environment: [String: String]) throws -> WrkResult {
+        let output = try run("/usr/bin/wrk", ["-t1", "-c32", "-d\(seconds)s", "--latency"] + arguments, environment: environment)
+        return try parseWrk(output)
+    }
+
+    static func parseWrk(_ output: String) throws -> WrkResult {
+        var rate: Double?
+        var p99: Double?
+        for line in output.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if fields.first == "Requests/sec:", fields.count > 1 { rate = Double(fields[1]) }
+            if fields.first == "99%", fields.count > 1 { p99 = milliseconds(String(fields[1])) }
+            if line.contains("Non-2xx") { throw FleetkeyError(.storage, "wrk saw HTTP errors: \(line)") }
+        }
+        guard let rate else { throw FleetkeyError(.storage, "could not read wrk's output:\n\(output)") }
+        return WrkResult(rate: rate, p99Milliseconds: p99 ?? .nan)
+    }
+
+    static func milliseconds(_ text: String) -> Double? {
+        for (suffix, scale) in [("us", 0.001), ("ms", 1.0), ("s", 1000.0)] where text.hasSuffix(suffix) {
+            return Double(text.dropLast(suffix.count)).map { $0 * scale }
+        }
+        return nil
+    }
+
+    /// `openssl ocsp` as a responder over an index of the same serials, loaded by wrk inside `unshare -n`.
+    static func openssl(
+        serials: [[UInt8]], directory: URL, authority: CertificateAuthority, responder: Certificate, responderKey: String,
+        script: URL, requests: URL, seconds: Int
+    ) throws -> Double? {
+        var index = ""
+        index.reserveCapacity(serials.count * 70)
+        for (position, serial) in serials.enumerated() {
+            let status = position % 10 == 0 ? "R\t491231235959Z\t260101000000Z,keyCompromise" : "V\t491231235959Z\t"
+            index += "\(status)\t\(Hex.upper(serial))\tunknown\t/CN=x\n"
+        }
+        try index.write(to: directory.appendingPathComponent("index.txt"), atomically: true, encoding: .utf8)
+        try authority.certificate.pemString().write(to: directory.appendingPathComponent("ca.pem"), atomically: true, encoding: .utf8)
+        try responder.pemString().write(to: directory.appendingPathComponent("responder.pem"), atomically: true, encoding: .utf8)
+        try responderKey.write(to: directory.appendingPathComponent("responder.key"), atomically: true, encoding: .utf8)
+        let d = directory.path
+        let shell = """
+            set -e
+            ip link set lo up
+            openssl ocsp -index \(d)/index.txt -port 18888 -rsigner \(d)/responder.pem -rkey \(d)/responder.key \
+                -CA \(d)/ca.pem -ndays 1 >/dev/null 2>&1 &
+            responder=$!
+            for i in $(seq 1 240); do
+                curl -s -o /dev/null -X POST --data-binary @/dev/null http://127.0.0.1:18888/ && break
+                sleep 0.5
+            done
+            OCSP_REQUESTS=\(requests.path) wrk -t1 -c32 -d\(seconds)s --latency -s \(script.path) http://127.0.0.1:18888/
+            kill $responder
+            """
+        let output = try run("/usr/bin/unshare", ["-n", "bash", "-c", shell], environment: [:])
+        return try parseWrk(output).rate
+    }
+
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String]) throws -> String {
+        guard FileManager.default.isExecutableFile(atPath: executable) else {
+            throw FleetkeyError(.configuration, "\(executable) is missing: scripts/bench installs wrk and iproute2")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+}
