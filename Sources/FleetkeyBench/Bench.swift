@@ -41,7 +41,15 @@ struct FleetkeyBench {
         let markdownPath = value("--markdown") ?? "docs/benchmarks.md"
         let scratch = URL(fileURLWithPath: value("--scratch") ?? NSTemporaryDirectory()).appendingPathComponent("fleetkey-bench")
         let command = value("--command") ?? "fleetkey-bench " + CommandLine.arguments.dropFirst().joined(separator: " ")
-        let plan = arguments.contains("--full") ? Plan.full : Plan.quick
+        var plan = arguments.contains("--full") ? Plan.full : Plan.quick
+        // `--only issuance|lookup|crl|ocsp` runs one group (for profiling); a partial run writes no files.
+        let only = value("--only")
+        if let only {
+            if only != "issuance" { plan.issuanceSizes = []; plan.scalingSize = 0 }
+            if only != "lookup" { plan.lookupSizes = [] }
+            if only != "crl" { plan.crlSizes = [] }
+            if only != "ocsp" { plan.ocspKnownSerials = 0 }
+        }
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
 
@@ -63,6 +71,12 @@ struct FleetkeyBench {
                 + "P-384 sign \(Report.format(crypto.p384Sign))/s, verify \(Report.format(crypto.p384Verify))/s; "
                 + "issuance bound 1/(1/sign+1/verify) = \(Report.format(crypto.issuanceBound))/s per core")
 
+        if only == "stages" {
+            log("issuance stages, 2000 calls each")
+            try await IssuanceStages.run(count: 2000, scratch: scratch) { log($0) }
+            return
+        }
+
         // Issuance, one worker, at each size: throughput and whether memory stays flat.
         var oneWorker: [Int: IssuanceWorkload.Result] = [:]
         for size in plan.issuanceSizes {
@@ -76,6 +90,15 @@ struct FleetkeyBench {
                     referenceUnit: "/s", peakRSSMiB: result.peakMiB, target: "≥ 0.60 × reference",
                     targetMet: result.rate >= 0.6 * crypto.issuanceBound))
         }
+        if let size = plan.issuanceSizes.first {
+            log("issuance, 1 worker, \(size) certificates, in-memory registry (the core alone)")
+            let core = try await IssuanceWorkload.run(count: size, workers: 1, scratch: scratch, registry: .memory)
+            emit(
+                BenchmarkRow(
+                    workload: "issuance, 1 worker, in-memory registry (core alone, diagnostic)", size: "\(size) certs",
+                    figure: core.rate, unit: "certs/s", reference: "1/(1/sign+1/verify) P-256, 1 core",
+                    referenceFigure: crypto.issuanceBound, referenceUnit: "/s", peakRSSMiB: core.peakMiB))
+        }
         if let small = plan.issuanceSizes.first, let large = plan.issuanceSizes.last, small != large,
             let first = oneWorker[small], let last = oneWorker[large]
         {
@@ -87,6 +110,7 @@ struct FleetkeyBench {
                     targetMet: last.peakMiB <= first.peakMiB * 1.25 + 8))
         }
 
+        if plan.scalingSize > 0 {
         log("issuance end to end, 2 workers, \(plan.scalingSize) certificates")
         let two = try await IssuanceWorkload.run(count: plan.scalingSize, workers: 2, scratch: scratch)
         let oneAtScale = oneWorker[plan.scalingSize]?.rate ?? oneWorker.values.first!.rate
@@ -96,11 +120,20 @@ struct FleetkeyBench {
                 figure: two.rate / 2, unit: "certs/s/core", reference: "1/(1/sign+1/verify) P-256, 1 core",
                 referenceFigure: crypto.issuanceBound, referenceUnit: "/s", peakRSSMiB: two.peakMiB,
                 target: "≥ 0.60 × reference", targetMet: two.rate / 2 >= 0.6 * crypto.issuanceBound))
+        log("issuance end to end, 16 concurrent requests on 2 cores, \(plan.scalingSize) certificates")
+        let sixteen = try await IssuanceWorkload.run(count: plan.scalingSize, workers: 16, scratch: scratch)
+        emit(
+            BenchmarkRow(
+                workload: "issuance end to end, 16 in flight on 2 cores (SQLite group commit), per core",
+                size: "\(plan.scalingSize) certs", figure: sixteen.rate / 2, unit: "certs/s/core",
+                reference: "1/(1/sign+1/verify) P-256, 1 core", referenceFigure: crypto.issuanceBound, referenceUnit: "/s",
+                peakRSSMiB: sixteen.peakMiB, target: "≥ 0.60 × reference", targetMet: sixteen.rate / 2 >= 0.6 * crypto.issuanceBound))
         emit(
             BenchmarkRow(
                 workload: "issuance scaling, 2 workers vs 1", size: "\(plan.scalingSize) certs", figure: two.rate,
                 unit: "certs/s", reference: "1 worker, same run", referenceFigure: oneAtScale, referenceUnit: "certs/s",
                 peakRSSMiB: two.peakMiB, target: "≥ 1.6 × reference", targetMet: two.rate >= 1.6 * oneAtScale))
+        }
 
         for size in plan.lookupSizes {
             log("registry lookup by serial at \(size) devices (\(plan.lookups) lookups)")
@@ -145,6 +178,7 @@ struct FleetkeyBench {
                     note: "CRL of \(result.bytes / 1024) KiB"))
         }
 
+        if plan.ocspKnownSerials > 0 {
         log("OCSP over HTTP/1.1 keep-alive (wrk -t1 -c32), \(plan.ocspKnownSerials) known serials")
         let ocsp = try await OCSPWorkload.run(
             knownSerials: plan.ocspKnownSerials, distinctQueries: 1000, seconds: plan.ocspSeconds, scratch: scratch) { log($0) }
@@ -164,6 +198,7 @@ struct FleetkeyBench {
                 workload: "OCSP latency p99 under that load", size: sizeText, figure: ocsp.p99Milliseconds, unit: "ms",
                 reference: "target", referenceFigure: 2, referenceUnit: "ms", lowerIsBetter: true, peakRSSMiB: ocsp.peakMiB,
                 target: "p99 < 2 ms", targetMet: ocsp.p99Milliseconds < 2))
+        }
 
         let skipped = [
             SkippedWorkload(workload: "factory provisioning (emulator, SoftHSM2)", reason: "capability not landed yet (issue 7)"),
@@ -172,6 +207,10 @@ struct FleetkeyBench {
         ]
         for skip in skipped { log("skipped: \(skip.workload): \(skip.reason)") }
 
+        guard only == nil else {
+            log("partial run (--only \(only!)): results not written")
+            return
+        }
         let report = Report(
             generatedAt: Date(), mode: plan.mode, command: command, machine: machine(crypto: crypto), rows: rows,
             skipped: skipped)

@@ -35,12 +35,14 @@ extension FleetkeyCommand {
     func run() async throws {
         do {
             try await execute()
-            await OpenRegistries.shutdownAll()
         } catch {
-            // Database connection pools close before the process reports and exits, on failure too.
+            // Reported first, so closing database connections can neither delay nor swallow the message; then the
+            // pools close, on failure too.
+            let reported = Result { try Self.report(error) }
             await OpenRegistries.shutdownAll()
-            try Self.report(error)
+            try reported.get()
         }
+        await OpenRegistries.shutdownAll()
     }
 
     private static func report(_ failure: any Error) throws {

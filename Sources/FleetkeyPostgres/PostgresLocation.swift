@@ -94,7 +94,8 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
                 location.rootCertificatePath = value
             case "connect_timeout":
                 guard let seconds = Int(value), (1...3600).contains(seconds) else {
-                    throw FleetkeyError(.invalidArgument, "connect_timeout '\(value)' must be whole seconds in 1...3600")
+                    throw FleetkeyError(
+                        .invalidArgument, "connect_timeout '\(value)' must be whole seconds in 1...3600")
                 }
                 location.connectTimeout = .seconds(seconds)
             default:

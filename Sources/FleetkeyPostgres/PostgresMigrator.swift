@@ -14,9 +14,10 @@ enum PostgresMigrator {
 
     /// The names of the migrations applied to the database, in order; empty for a database Fleetkey never used.
     static func appliedMigrations(_ connection: PostgresConnection, logger: Logger) async throws -> [String] {
-        let exists = try await connection.query(
-            "SELECT to_regclass(\(PostgresRegistrySchema.migrationsTable)) IS NOT NULL", logger: logger
-        ).collect().first?.decode(Bool.self) ?? false
+        let exists =
+            try await connection.query(
+                "SELECT to_regclass(\(PostgresRegistrySchema.migrationsTable)) IS NOT NULL", logger: logger
+            ).collect().first?.decode(Bool.self) ?? false
         guard exists else { return [] }
         return try await connection.query(
             "SELECT name FROM fleetkey_migrations ORDER BY position", logger: logger
@@ -47,7 +48,8 @@ enum PostgresMigrator {
             // Read again under the lock: another process may have migrated while this one waited.
             let current = try await appliedMigrations(connection, logger: logger)
             try check(current, known: known, location: location)
-            for (position, migration) in PostgresRegistrySchema.migrations.enumerated() where position >= current.count {
+            for (position, migration) in PostgresRegistrySchema.migrations.enumerated() where position >= current.count
+            {
                 for statement in migration.statements {
                     try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                 }

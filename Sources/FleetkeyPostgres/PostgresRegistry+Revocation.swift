@@ -42,7 +42,8 @@ extension PostgresRegistry: RevocationStore {
                 ).collect()
                 guard updated.count == 1 else {
                     throw FleetkeyError(
-                        .conflict, "certificate \(certificate.issuer)/\(certificate.serial) is no longer valid; re-read and retry")
+                        .conflict,
+                        "certificate \(certificate.issuer)/\(certificate.serial) is no longer valid; re-read and retry")
                 }
             }
             for transition in revocation.devices {
@@ -56,7 +57,8 @@ extension PostgresRegistry: RevocationStore {
                 ).collect()
                 guard moved.count == 1 else {
                     throw FleetkeyError(
-                        .conflict, "device \(transition.device) is no longer \(transition.from.rawValue); re-read and retry")
+                        .conflict,
+                        "device \(transition.device) is no longer \(transition.from.rawValue); re-read and retry")
                 }
             }
             if let vendor = revocation.vendor {
@@ -154,7 +156,8 @@ extension PostgresRegistry: RevocationStore {
                 let (fingerprint, spki, algorithm, custody, location) = try row.decode(
                     (String, Data, String, String, String?).self)
                 return KeyRecord(
-                    fingerprint: fingerprint, subjectPublicKeyInfo: Array(spki), algorithm: try KeySpec(policyName: algorithm),
+                    fingerprint: fingerprint, subjectPublicKeyInfo: Array(spki),
+                    algorithm: try KeySpec(policyName: algorithm),
                     custody: KeyCustodyKind(rawValue: custody) ?? .external, location: location)
             }
         }
@@ -164,7 +167,8 @@ extension PostgresRegistry: RevocationStore {
     static func notice(sequence: Int64, subject: String) -> RevocationNotice? {
         guard subject.hasPrefix("certificate:"), let slash = subject.lastIndex(of: "/") else { return nil }
         let issuer = String(subject[subject.index(subject.startIndex, offsetBy: 12)..<slash])
-        return RevocationNotice(sequence: sequence, issuer: issuer, serial: String(subject[subject.index(after: slash)...]))
+        return RevocationNotice(
+            sequence: sequence, issuer: issuer, serial: String(subject[subject.index(after: slash)...]))
     }
 
     static func condition(_ scope: CertificateScope, _ binds: inout PostgresBindings) -> String {
@@ -191,7 +195,9 @@ extension PostgresRegistry: RevocationStore {
     }
 
     static func certificateRef(_ row: PostgresRow) throws -> CertificateRef {
-        let (issuer, serial, profile, deviceVendor, deviceSerial, status, revokedAt, reason, invalidityDate, deviceState) =
+        let (
+            issuer, serial, profile, deviceVendor, deviceSerial, status, revokedAt, reason, invalidityDate, deviceState
+        ) =
             try row.decode((String, String, String, String?, String?, String, Date?, Int32?, Date?, String?).self)
         var device: DeviceID?
         if let deviceVendor, let deviceSerial {

@@ -29,10 +29,14 @@ extension PostgresRegistry {
     }
 
     static func certificate(_ row: PostgresRow) throws -> CertificateRecord {
-        let (issuer, serial, profile, subject, notBefore, notAfter, keyFingerprint, deviceVendor, deviceSerial, der,
-            status, issuedAt, revokedAt, reason, invalidityDate) = try row.decode(
-                (String, String, String, String, Date, Date, String, String?, String?, Data, String, Date, Date?, Int32?,
-                    Date?).self)
+        let (
+            issuer, serial, profile, subject, notBefore, notAfter, keyFingerprint, deviceVendor, deviceSerial, der,
+            status, issuedAt, revokedAt, reason, invalidityDate
+        ) = try row.decode(
+            (
+                String, String, String, String, Date, Date, String, String?, String?, Data, String, Date, Date?, Int32?,
+                Date?
+            ).self)
         var device: DeviceID?
         if let deviceVendor, let deviceSerial {
             device = DeviceID(vendor: try VendorName(deviceVendor), serial: try DeviceSerial(deviceSerial))
@@ -57,7 +61,8 @@ extension PostgresRegistry {
         var hardware: HardwareModuleName?
         if let hardwareType, let hardwareSerial {
             hardware = HardwareModuleName(
-                hardwareType: try ASN1ObjectIdentifier(dotRepresentation: hardwareType), serialNumber: Array(hardwareSerial))
+                hardwareType: try ASN1ObjectIdentifier(dotRepresentation: hardwareType),
+                serialNumber: Array(hardwareSerial))
         }
         return DeviceRecord(
             id: DeviceID(vendor: try VendorName(vendor), serial: try DeviceSerial(serial)),

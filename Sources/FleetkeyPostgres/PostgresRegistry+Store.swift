@@ -15,9 +15,10 @@ extension PostgresRegistry {
     ) async throws {
         let logger = self.logger
         try await write { connection in
-            let exists = try await connection.query(
-                "SELECT EXISTS (SELECT 1 FROM authorities WHERE kind = 'root')", logger: logger
-            ).collect().first?.decode(Bool.self) ?? false
+            let exists =
+                try await connection.query(
+                    "SELECT EXISTS (SELECT 1 FROM authorities WHERE kind = 'root')", logger: logger
+                ).collect().first?.decode(Bool.self) ?? false
             if exists {
                 throw FleetkeyError(.alreadyExists, "this registry already has a root CA")
             }
@@ -44,7 +45,7 @@ extension PostgresRegistry {
                     INSERT INTO vendors (name, authority_id, state, created_at)
                     VALUES (\(vendor.name.value), \(vendor.authorityID), \(vendor.state.rawValue), \(vendor.createdAt))
                     """, logger: logger)
-            } catch where PostgresFailure.isUniqueViolation(error, constraint: "vendors_pkey") {
+            } catch  where PostgresFailure.isUniqueViolation(error, constraint: "vendors_pkey") {
                 throw FleetkeyError(.alreadyExists, "vendor '\(vendor.name)' already exists")
             }
             for key in keys { try await Self.insert(key, connection, logger) }
@@ -218,7 +219,9 @@ extension PostgresRegistry {
 
     // MARK: Statements
 
-    private static func insert(_ record: AuthorityRecord, _ connection: PostgresConnection, _ logger: Logger) async throws {
+    private static func insert(_ record: AuthorityRecord, _ connection: PostgresConnection, _ logger: Logger)
+        async throws
+    {
         do {
             try await connection.query(
                 """
@@ -226,7 +229,7 @@ extension PostgresRegistry {
                 VALUES (\(record.id), \(record.kind.rawValue), \(record.vendor?.value), \(Data(record.certificateDER)),
                     \(record.keyReference), \(record.algorithm.description), \(record.createdAt))
                 """, logger: logger)
-        } catch where PostgresFailure.isUniqueViolation(error, constraint: "authorities_pkey") {
+        } catch  where PostgresFailure.isUniqueViolation(error, constraint: "authorities_pkey") {
             throw FleetkeyError(.alreadyExists, "certificate authority '\(record.id)' already exists")
         }
     }
@@ -254,7 +257,7 @@ extension PostgresRegistry {
                     \(certificate.device?.vendor.value), \(certificate.device?.serial.value), \(Data(certificate.der)),
                     \(certificate.status.rawValue), \(certificate.issuedAt))
                 """, logger: logger)
-        } catch where PostgresFailure.isUniqueViolation(error, constraint: "certificates_by_issuer_serial") {
+        } catch  where PostgresFailure.isUniqueViolation(error, constraint: "certificates_by_issuer_serial") {
             throw DuplicateSerialError(issuer: certificate.issuer, serial: certificate.serial)
         }
     }
@@ -286,7 +289,8 @@ extension PostgresRegistry {
             guard updated.count == 1 else {
                 throw FleetkeyError(
                     .conflict,
-                    "device \(device.id) is no longer \(expected.rawValue): another process changed it first; re-read and retry")
+                    "device \(device.id) is no longer \(expected.rawValue): another process changed it first; re-read and retry"
+                )
             }
         } else {
             do {
@@ -298,7 +302,7 @@ extension PostgresRegistry {
                         \(device.keyFingerprint), \(hardwareType), \(hardwareSerial), \(device.createdAt),
                         \(device.updatedAt))
                     """, logger: logger)
-            } catch where PostgresFailure.isUniqueViolation(error, constraint: "devices_by_serial") {
+            } catch  where PostgresFailure.isUniqueViolation(error, constraint: "devices_by_serial") {
                 throw FleetkeyError(
                     .conflict, "device \(device.id) was registered by another process first; re-read and retry")
             }
@@ -322,7 +326,9 @@ extension PostgresRegistry {
             binds.append(event.fromState)
             binds.append(event.toState)
             binds.append(EventDetailJSON.encode(event.detail))
-            rows.append("($\(first), $\(first + 1), $\(first + 2), $\(first + 3), $\(first + 4), $\(first + 5), $\(first + 6)::jsonb)")
+            rows.append(
+                "($\(first), $\(first + 1), $\(first + 2), $\(first + 3), $\(first + 4), $\(first + 5), $\(first + 6)::jsonb)"
+            )
         }
         try await connection.query(
             PostgresQuery(

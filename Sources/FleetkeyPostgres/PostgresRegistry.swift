@@ -92,15 +92,29 @@ public final class PostgresRegistry: RegistryStore, Service {
         }
     }
 
-    /// Closes the pool's connections and stops it, waiting until it has. Later operations fail with `.storage`.
-    public func shutdown() async {
+    /// Closes the pool's connections and stops it. Later operations fail with `.storage`.
+    ///
+    /// Waits for the pool to stop, but at most `limit`: while it cannot reach the server, postgres-nio's pool may
+    /// keep retrying instead of stopping (vapor/postgres-nio#599), and a command must still be able to exit.
+    public func shutdown(waitingAtMost limit: Duration = .seconds(2)) async {
         let task = lifecycle.withLock { state -> Task<Void, Never>? in
             defer { state = .stopped }
             if case .running(let task) = state { return task }
             return nil
         }
-        task?.cancel()
-        await task?.value
+        guard let task else { return }
+        task.cancel()
+        let first = FirstOfTwo()
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            Task {
+                await task.value
+                if first.claim() { continuation.resume() }
+            }
+            Task {
+                try? await Task.sleep(for: limit)
+                if first.claim() { continuation.resume() }
+            }
+        }
     }
 
     /// Runs the pool in the calling task until it is cancelled or its `ServiceGroup` shuts down (`Service`).
@@ -121,7 +135,8 @@ public final class PostgresRegistry: RegistryStore, Service {
             case .running: return
             case .idle:
                 throw FleetkeyError(
-                    .storage, "the PostgreSQL registry at \(location) is not started: call start() or run it as a Service")
+                    .storage,
+                    "the PostgreSQL registry at \(location) is not started: call start() or run it as a Service")
             case .stopped:
                 throw FleetkeyError(.storage, "the PostgreSQL registry at \(location) is shut down")
             }
@@ -165,7 +180,9 @@ public final class PostgresRegistry: RegistryStore, Service {
                 configuration: directConfiguration,
                 id: directConnectionIDs.wrappingAdd(1, ordering: .relaxed).newValue, logger: logger)
         } catch {
-            throw FleetkeyError(.storage, "cannot connect to the PostgreSQL registry at \(location): \(PostgresFailure.describe(error))")
+            throw FleetkeyError(
+                .storage, "cannot connect to the PostgreSQL registry at \(location): \(PostgresFailure.describe(error))"
+            )
         }
         do {
             let value = try await body(connection, logger)
@@ -177,7 +194,8 @@ public final class PostgresRegistry: RegistryStore, Service {
         } catch {
             try? await connection.close()
             throw FleetkeyError(
-                .storage, "cannot \(purpose) in the PostgreSQL registry at \(location): \(PostgresFailure.describe(error))")
+                .storage,
+                "cannot \(purpose) in the PostgreSQL registry at \(location): \(PostgresFailure.describe(error))")
         }
     }
 
@@ -220,7 +238,7 @@ public final class PostgresRegistry: RegistryStore, Service {
             }
             do {
                 try await connection.query("COMMIT", logger: logger)
-            } catch where PostgresFailure.isUnavailability(error) {
+            } catch  where PostgresFailure.isUnavailability(error) {
                 try? await connection.close()
                 throw FleetkeyError(
                     .storage,
@@ -246,7 +264,7 @@ public final class PostgresRegistry: RegistryStore, Service {
                 return try await body(connection)
             } catch let error as FleetkeyError {
                 throw error
-            } catch where PostgresFailure.isUnavailability(error) {
+            } catch  where PostgresFailure.isUnavailability(error) {
                 throw Self.lostConnection(location, error, "during a read")
             } catch {
                 throw FleetkeyError(
@@ -352,6 +370,18 @@ public final class PostgresRegistry: RegistryStore, Service {
 
     private static func nanoseconds(_ duration: Duration) -> Int64 {
         duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
+    }
+}
+
+/// Lets exactly one of two racing tasks resume a continuation.
+private final class FirstOfTwo: Sendable {
+    private let claimed = Mutex(false)
+
+    func claim() -> Bool {
+        claimed.withLock { claimed in
+            defer { claimed = true }
+            return !claimed
+        }
     }
 }
 

@@ -56,18 +56,20 @@ public final class InMemoryRegistry: RegistryStore, RevocationStore {
 
     public func record(_ issuance: IssuanceUnit) async throws {
         try state.withLock { state in
-            var next = state
-            next.keys[issuance.key.fingerprint] = next.keys[issuance.key.fingerprint] ?? issuance.key
+            // Check everything first, then mutate in place: copying the state would make each record O(registry).
             if let change = issuance.device {
-                let current = next.devices[change.device.id]
-                guard current?.state == change.expectedState else {
+                guard state.devices[change.device.id]?.state == change.expectedState else {
                     throw FleetkeyError(.conflict, "device \(change.device.id) changed concurrently")
                 }
-                next.devices[change.device.id] = change.device
             }
-            try Self.insert(issuance.certificate, into: &next)
-            Self.append(issuance.events, to: &next)
-            state = next
+            let key = "\(issuance.certificate.issuer)/\(issuance.certificate.serial)"
+            guard state.certificates[key] == nil else {
+                throw DuplicateSerialError(issuer: issuance.certificate.issuer, serial: issuance.certificate.serial)
+            }
+            if state.keys[issuance.key.fingerprint] == nil { state.keys[issuance.key.fingerprint] = issuance.key }
+            if let change = issuance.device { state.devices[change.device.id] = change.device }
+            state.certificates[key] = issuance.certificate
+            Self.append(issuance.events, to: &state)
         }
     }
 

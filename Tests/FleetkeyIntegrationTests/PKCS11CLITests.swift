@@ -29,7 +29,9 @@ struct PKCS11CLITests {
             try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
             rootKey = hsm.uri(token: "fleet-root", object: "root")
             vendorKey = hsm.uri(token: "fleet-vendors", object: "acme-ca")
-            initOutput = try fleetkey(["init", "--name", "Token Ecosystem", "--kdf-log2n", "14", "--key", rootKey, "--json"])
+            initOutput = try fleetkey([
+                "init", "--name", "Token Ecosystem", "--kdf-log2n", "14", "--key", rootKey, "--json",
+            ])
             expectSuccess(initOutput)
             vendorOutput = try fleetkey(["vendor", "add", "Acme", "--key", vendorKey, "--json"])
             expectSuccess(vendorOutput)
@@ -50,15 +52,18 @@ struct PKCS11CLITests {
         func file(_ name: String) -> String { root.appendingPathComponent(name).path }
 
         /// Issues a device certificate for a fresh `openssl req` key; returns the certificate's path.
-        func issue(vendor: String, serial: String, expectOK: Bool = true, environment extra: [String: String] = [:]) throws
+        func issue(vendor: String, serial: String, expectOK: Bool = true, environment extra: [String: String] = [:])
+            throws
             -> (path: String, result: CommandResult)
         {
             let csr = file("\(serial).csr")
             expectSuccess(
                 try Tools.run(
                     "openssl",
-                    ["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
-                        file("\(serial).key"), "-subj", "/O=\(vendor)/serialNumber=\(serial)", "-out", csr]))
+                    [
+                        "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+                        file("\(serial).key"), "-subj", "/O=\(vendor)/serialNumber=\(serial)", "-out", csr,
+                    ]))
             let out = file("\(serial).pem")
             let result = try fleetkey(["issue", "--vendor", vendor, "--csr", csr, "--out", out], environment: extra)
             if expectOK { expectSuccess(result) }
@@ -67,7 +72,10 @@ struct PKCS11CLITests {
 
         func counts() async throws -> [Int] {
             let registry = try SQLiteRegistry(path: "\(dir)/registry.sqlite")
-            return [try await registry.certificateCount(issuer: nil), try await registry.events(subject: nil, limit: nil).count]
+            return [
+                try await registry.certificateCount(issuer: nil),
+                try await registry.events(subject: nil, limit: nil).count,
+            ]
         }
     }
 
@@ -102,13 +110,18 @@ struct PKCS11CLITests {
 
         // The registry records where each key lives: the CA keys in the token, the rest in the keystore.
         let rows = try Tools.run(
-            "sqlite3", ["\(eco.dir)/registry.sqlite", "SELECT a.id, k.custody, k.location FROM authorities a JOIN keys k ON k.location = a.key_reference ORDER BY a.id"])
+            "sqlite3",
+            [
+                "\(eco.dir)/registry.sqlite",
+                "SELECT a.id, k.custody, k.location FROM authorities a JOIN keys k ON k.location = a.key_reference ORDER BY a.id",
+            ])
         let lines = rows.stdout.split(separator: "\n").map(String.init)
         #expect(lines.count == 3, "\(rows.output)")
         #expect(lines.contains { $0.hasPrefix("root|pkcs11|pkcs11:token=fleet-root;object=root;") })
         #expect(lines.contains { $0.hasPrefix("vendor-acme|pkcs11|pkcs11:token=fleet-vendors;object=acme-ca;") })
         #expect(lines.contains { $0.hasPrefix("vendor-globex|software-keystore|keystore:") })
-        let others = try Tools.run("sqlite3", ["\(eco.dir)/registry.sqlite", "SELECT count(*) FROM keys WHERE custody = 'pkcs11'"])
+        let others = try Tools.run(
+            "sqlite3", ["\(eco.dir)/registry.sqlite", "SELECT count(*) FROM keys WHERE custody = 'pkcs11'"])
         #expect(others.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "2")
     }
 
@@ -170,7 +183,9 @@ struct PKCS11CLITests {
                 params.generate_keypair(store=True, label='weak', private_template={A.SENSITIVE: False, A.EXTRACTABLE: True})
             """)
         #expect(weak.status == 0, "\(weak.output)")
-        let refused = try eco.fleetkey(["hsm", "check", "--key", eco.hsm.uri(token: "fleet-vendors", object: "weak"), "--json"])
+        let refused = try eco.fleetkey([
+            "hsm", "check", "--key", eco.hsm.uri(token: "fleet-vendors", object: "weak"), "--json",
+        ])
         #expect(refused.status == 1)
         #expect(refused.stderr.contains("error [custody-not-proven]"))
         let weakJSON = try JSONSerialization.jsonObject(with: Data(refused.stdout.utf8)) as? [String: Any]
@@ -181,16 +196,26 @@ struct PKCS11CLITests {
     @Test("a wrong PIN, a missing module and a missing token fail clearly, and nothing is written")
     func initFailures() throws {
         let hsm = try SoftHSMTokens(labels: ["fleet-root"])
-        let parent = FileManager.default.temporaryDirectory.appendingPathComponent("fleetkey-it-p11-fail-\(UUID().uuidString)")
+        let parent = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "fleetkey-it-p11-fail-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: parent) }
         let cases: [(key: String, pin: String, code: String, fragment: String)] = [
-            (hsm.uri(token: "fleet-root", object: "root"), "wrong-pin-8812", "key-access-denied", "refused the PIN (CKR_PIN_INCORRECT)"),
-            ("pkcs11:token=fleet-root;object=root?module-path=/usr/lib/nowhere/libnothing.so", SoftHSMTokens.pin,
-                "custody-unavailable", "does not exist"),
-            (hsm.uri(token: "no-such-token", object: "root"), SoftHSMTokens.pin, "custody-unavailable",
-                "no PKCS#11 token matches token=no-such-token"),
-            ("pkcs11:token=fleet-root;object=root?module-path=\(SoftHSMTokens.modulePath)&pin-value=leaky-pin-2290",
-                SoftHSMTokens.pin, "invalid-argument", "refuses pin-value"),
+            (
+                hsm.uri(token: "fleet-root", object: "root"), "wrong-pin-8812", "key-access-denied",
+                "refused the PIN (CKR_PIN_INCORRECT)"
+            ),
+            (
+                "pkcs11:token=fleet-root;object=root?module-path=/usr/lib/nowhere/libnothing.so", SoftHSMTokens.pin,
+                "custody-unavailable", "does not exist"
+            ),
+            (
+                hsm.uri(token: "no-such-token", object: "root"), SoftHSMTokens.pin, "custody-unavailable",
+                "no PKCS#11 token matches token=no-such-token"
+            ),
+            (
+                "pkcs11:token=fleet-root;object=root?module-path=\(SoftHSMTokens.modulePath)&pin-value=leaky-pin-2290",
+                SoftHSMTokens.pin, "invalid-argument", "refuses pin-value"
+            ),
         ]
         for (index, failure) in cases.enumerated() {
             let dir = parent.appendingPathComponent("eco-\(index)").path

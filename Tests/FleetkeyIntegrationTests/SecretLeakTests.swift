@@ -38,7 +38,8 @@ struct SecretLeakTests {
     @Test("a full run prints no private key bytes, PINs or passphrases in any log line or error text")
     func fullRunLeaksNothing() async throws {
         let hsm = try SoftHSMTokens(labels: ["leak-root", "leak-vendor"])
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("fleetkey-it-leak-\(UUID().uuidString)")
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "fleetkey-it-leak-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: root) }
         let dir = root.appendingPathComponent("eco").path
@@ -53,7 +54,8 @@ struct SecretLeakTests {
         let base = hsm.environment.merging(["FLEETKEY_PASSPHRASE": passphrase, "FLEETKEY_DIR": dir]) { $1 }
         let rootKey = hsm.uri(token: "leak-root", object: "root")
         // The vendor key's PIN comes from a pin-source file instead of the environment.
-        let vendorKey = "pkcs11:token=leak-vendor;object=acme-ca?module-path=\(SoftHSMTokens.modulePath)&pin-source=file:\(pinFile.path)"
+        let vendorKey =
+            "pkcs11:token=leak-vendor;object=acme-ca?module-path=\(SoftHSMTokens.modulePath)&pin-source=file:\(pinFile.path)"
         var transcript = ""
         func run(_ arguments: [String], _ extra: [String: String] = [:], expect status: Int32? = 0) throws {
             let result = try Tools.run(Tools.fleetkey, arguments, environment: base.merging(extra) { $1 })
@@ -66,8 +68,11 @@ struct SecretLeakTests {
             expectSuccess(
                 try Tools.run(
                     "openssl",
-                    ["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
-                        root.appendingPathComponent("\(serial).key").path, "-subj", "/O=\(vendor)/serialNumber=\(serial)", "-out", csr]))
+                    [
+                        "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+                        root.appendingPathComponent("\(serial).key").path, "-subj",
+                        "/O=\(vendor)/serialNumber=\(serial)", "-out", csr,
+                    ]))
             return csr
         }
 
@@ -87,24 +92,37 @@ struct SecretLeakTests {
         try run(["hsm", "check", "--key", vendorKey, "--json"], ["FLEETKEY_PKCS11_PIN": ""])
         // Failures: their error text must not carry the secrets either.
         // Acme's key reads its PIN from the pin-source file, so the environment's wrong PIN does not matter there...
-        try run(["issue", "--vendor", "Acme", "--csr", try request("SN-L3", vendor: "Acme")], ["FLEETKEY_PKCS11_PIN": wrongPIN])
+        try run(
+            ["issue", "--vendor", "Acme", "--csr", try request("SN-L3", vendor: "Acme")],
+            ["FLEETKEY_PKCS11_PIN": wrongPIN])
         // ...but the root key needs it to admit a vendor.
         try run(["vendor", "add", "Initech"], ["FLEETKEY_PKCS11_PIN": wrongPIN], expect: 1)
-        try run(["issue", "--vendor", "Globex", "--csr", try request("SN-L4", vendor: "Globex")], ["FLEETKEY_PASSPHRASE": wrongPassphrase], expect: 1)
+        try run(
+            ["issue", "--vendor", "Globex", "--csr", try request("SN-L4", vendor: "Globex")],
+            ["FLEETKEY_PASSPHRASE": wrongPassphrase], expect: 1)
         try run(["hsm", "check", "--key", rootKey], ["FLEETKEY_PKCS11_PIN": wrongPIN], expect: 1)
         try run(["hsm", "check", "--key", rootKey + "&pin-value=\(uriPIN)"], expect: 1)
         try run(["vendor", "add", "Initech", "--key", rootKey], expect: 1)
-        try run(["init", "--name", "Again", "--dir", root.appendingPathComponent("again").path, "--key", rootKey + "&pin-value=\(uriPIN)"], expect: 1)
+        try run(
+            [
+                "init", "--name", "Again", "--dir", root.appendingPathComponent("again").path, "--key",
+                rootKey + "&pin-value=\(uriPIN)",
+            ], expect: 1)
 
         // Every secret the run knew.
         var secrets = [
-            Secret(name: "PKCS#11 user PIN", text: SoftHSMTokens.pin), Secret(name: "PKCS#11 SO PIN", text: SoftHSMTokens.soPIN),
+            Secret(name: "PKCS#11 user PIN", text: SoftHSMTokens.pin),
+            Secret(name: "PKCS#11 SO PIN", text: SoftHSMTokens.soPIN),
             Secret(name: "wrong PIN", text: wrongPIN), Secret(name: "PIN in a URI", text: uriPIN),
-            Secret(name: "keystore passphrase", text: passphrase), Secret(name: "wrong passphrase", text: wrongPassphrase),
+            Secret(name: "keystore passphrase", text: passphrase),
+            Secret(name: "wrong passphrase", text: wrongPassphrase),
         ]
         let keystore = try SoftwareKeystore(
-            directory: URL(fileURLWithPath: "\(dir)/keys"), passphrase: Passphrase(passphrase), cost: ScryptCost(log2N: 14))
-        let keyFiles = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/keys").filter { $0.hasSuffix(".key.json") }
+            directory: URL(fileURLWithPath: "\(dir)/keys"), passphrase: Passphrase(passphrase),
+            cost: ScryptCost(log2N: 14))
+        let keyFiles = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/keys").filter {
+            $0.hasSuffix(".key.json")
+        }
         #expect(keyFiles.count == 5, "Globex CA, and the OCSP and manifest keys of both vendors: \(keyFiles)")
         for file in keyFiles {
             let label = String(file.dropLast(".key.json".count))
@@ -123,7 +141,8 @@ struct SecretLeakTests {
         for secret in secrets {
             for line in lines {
                 if let form = secret.found(in: String(line)) {
-                    Issue.record("the \(secret.name) appears in the output (as \(form.prefix(12))...): \(line.prefix(200))")
+                    Issue.record(
+                        "the \(secret.name) appears in the output (as \(form.prefix(12))...): \(line.prefix(200))")
                 }
             }
         }

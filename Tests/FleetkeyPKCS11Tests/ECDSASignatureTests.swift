@@ -12,9 +12,13 @@ struct ECDSASignatureTests {
         let message = Array("fleetkey".utf8)
         for _ in 0..<200 {
             let p256 = try P256.Signing.PrivateKey().signature(for: message)
-            #expect(try ECDSASignature.der(raw: Array(p256.rawRepresentation), coordinateLength: 32) == Array(p256.derRepresentation))
+            #expect(
+                try ECDSASignature.der(raw: Array(p256.rawRepresentation), coordinateLength: 32)
+                    == Array(p256.derRepresentation))
             let p384 = try P384.Signing.PrivateKey().signature(for: message)
-            #expect(try ECDSASignature.der(raw: Array(p384.rawRepresentation), coordinateLength: 48) == Array(p384.derRepresentation))
+            #expect(
+                try ECDSASignature.der(raw: Array(p384.rawRepresentation), coordinateLength: 48)
+                    == Array(p384.derRepresentation))
         }
     }
 

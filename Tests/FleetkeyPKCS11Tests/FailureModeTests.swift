@@ -25,7 +25,8 @@ struct FailureModeTests {
 
     @Test("a wrong PIN is refused even while the token is logged in with the right one in this process")
     func wrongPINDoesNotRideOnAnotherLogin() async throws {
-        let right = try PKCS11KeyCustody(generatingIn: try SoftHSM.uri(token: "failures"), environment: SoftHSM.environment())
+        let right = try PKCS11KeyCustody(
+            generatingIn: try SoftHSM.uri(token: "failures"), environment: SoftHSM.environment())
         let key = try await right.generateKey(.p256, label: "login-\(UUID().uuidString.prefix(8))")
         let signer = try await right.signingKey(key.reference)
         _ = try signer.sign(bytes: [1], signatureAlgorithm: .ecdsaWithSHA256)
@@ -34,7 +35,8 @@ struct FailureModeTests {
         await #expect(throws: FleetkeyError(.keyAccessDenied, "")) { try await wrong.signingKey(key.reference) }
         // The holder of the right PIN carries on: it logs in again with its own PIN.
         let signature = try signer.sign(bytes: [2], signatureAlgorithm: .ecdsaWithSHA256)
-        #expect(key.publicKey.isValidSignature(signature.rawRepresentation, for: [2], signatureAlgorithm: .ecdsaWithSHA256))
+        #expect(
+            key.publicKey.isValidSignature(signature.rawRepresentation, for: [2], signatureAlgorithm: .ecdsaWithSHA256))
     }
 
     @Test("a missing PIN says where a PIN comes from")
@@ -58,7 +60,8 @@ struct FailureModeTests {
 
     @Test("a missing token is a clear error that lists the tokens present")
     func missingToken() throws {
-        let custody = try PKCS11KeyCustody(generatingIn: try SoftHSM.uri(token: "no-such-token"), environment: SoftHSM.environment())
+        let custody = try PKCS11KeyCustody(
+            generatingIn: try SoftHSM.uri(token: "no-such-token"), environment: SoftHSM.environment())
         let error = try #require(throws: FleetkeyError.self) { try custody.preflight() }
         #expect(error.code == .custodyUnavailable)
         #expect(error.reason.contains("token=no-such-token"))
@@ -79,7 +82,8 @@ struct FailureModeTests {
     func tokenDisappearsMidRun() async throws {
         let workspace = try TemporaryDirectory()
         let registry = try SQLiteRegistry(path: workspace.url.appendingPathComponent("registry.sqlite").path)
-        let custody = try PKCS11KeyCustody(generatingIn: try SoftHSM.uri(token: "vanishing"), environment: SoftHSM.environment())
+        let custody = try PKCS11KeyCustody(
+            generatingIn: try SoftHSM.uri(token: "vanishing"), environment: SoftHSM.environment())
         let throwaway = try await ThrowawayEcosystem.make(store: registry, custody: custody)
         let authority = try await throwaway.ecosystem.vendorAuthority(try VendorName("Acme"))
         let request = try ThrowawayEcosystem.deviceRequest(vendor: "Acme", serial: "SN-BEFORE")

@@ -12,7 +12,8 @@ import X509
 @Suite("PKCS#11 key custody on a real SoftHSM2 token")
 struct PKCS11KeyCustodyTests {
     func custody(object: String? = nil) throws -> PKCS11KeyCustody {
-        try PKCS11KeyCustody(generatingIn: try SoftHSM.uri(token: "custody", object: object), environment: SoftHSM.environment())
+        try PKCS11KeyCustody(
+            generatingIn: try SoftHSM.uri(token: "custody", object: object), environment: SoftHSM.environment())
     }
 
     @Test("P-256 and P-384 keys are generated on the token and sign what verifies", arguments: [KeySpec.p256, .p384])
@@ -30,8 +31,12 @@ struct PKCS11KeyCustodyTests {
         #expect(try await custody.publicKey(of: key.reference) == key.publicKey)
         let message = Array("issue me".utf8)
         let signature = try signer.sign(bytes: message, signatureAlgorithm: spec.signatureAlgorithm)
-        #expect(key.publicKey.isValidSignature(signature.rawRepresentation, for: message, signatureAlgorithm: spec.signatureAlgorithm))
-        #expect(!key.publicKey.isValidSignature(signature.rawRepresentation, for: Array("other".utf8), signatureAlgorithm: spec.signatureAlgorithm))
+        #expect(
+            key.publicKey.isValidSignature(
+                signature.rawRepresentation, for: message, signatureAlgorithm: spec.signatureAlgorithm))
+        #expect(
+            !key.publicKey.isValidSignature(
+                signature.rawRepresentation, for: Array("other".utf8), signatureAlgorithm: spec.signatureAlgorithm))
         // The key cannot be serialised: asking is an error, not a leak.
         #expect(throws: FleetkeyError.self) { try signer.serializeAsPEM() }
     }
@@ -51,13 +56,15 @@ struct PKCS11KeyCustodyTests {
         #expect(report.valueReadable == false)
         #expect(report.custodyProven)
         #expect(report.token.label == "custody")
-        #expect(report.publicKeyFingerprint == Hex.lower(SHA256.hash(data: Array(key.publicKey.subjectPublicKeyInfoBytes))))
+        #expect(
+            report.publicKeyFingerprint == Hex.lower(SHA256.hash(data: Array(key.publicKey.subjectPublicKeyInfoBytes))))
         #expect(report.uri == key.reference)
     }
 
     @Test("the CA engine signs certificates with a token key through Certificate.PrivateKey(custom)")
     func caEngineSignsWithToken() async throws {
-        let custody = try PKCS11KeyCustody(generatingIn: try SoftHSM.uri(token: "ecosystem"), environment: SoftHSM.environment())
+        let custody = try PKCS11KeyCustody(
+            generatingIn: try SoftHSM.uri(token: "ecosystem"), environment: SoftHSM.environment())
         let throwaway = try await ThrowawayEcosystem.make(custody: custody)
         let root = throwaway.root
         let rootKey = try #require(try await throwaway.registry.authority(id: "root")).keyReference
@@ -78,7 +85,9 @@ struct PKCS11KeyCustodyTests {
         _ = try await custody.generateKey(.p256, label: "ignored")
         let error = try #require(throws: FleetkeyError.self) { try custody.preflight() }
         #expect(error.code == .alreadyExists)
-        await #expect(throws: FleetkeyError(.alreadyExists, "")) { try await custody.generateKey(.p256, label: "ignored") }
+        await #expect(throws: FleetkeyError(.alreadyExists, "")) {
+            try await custody.generateKey(.p256, label: "ignored")
+        }
     }
 
     @Test("a destroyed key can no longer sign, even through a signer taken before")
@@ -99,7 +108,9 @@ struct PKCS11KeyCustodyTests {
     @Test("RSA and Ed25519 keys are refused with a clear error", arguments: [KeySpec.rsa(2048), .ed25519])
     func unsupportedAlgorithms(spec: KeySpec) async throws {
         let custody = try custody()
-        await #expect(throws: FleetkeyError(.algorithmNotAllowed, "")) { try await custody.generateKey(spec, label: "nope") }
+        await #expect(throws: FleetkeyError(.algorithmNotAllowed, "")) {
+            try await custody.generateKey(spec, label: "nope")
+        }
     }
 
     @Test("a key imported into the token is reported as not proven")
@@ -131,10 +142,14 @@ enum ImportedKey {
             _ = try session.createObject(
                 common + [
                     .ulong(CKA_CLASS, CKO_PRIVATE_KEY), .bool(CKA_PRIVATE, true), .bool(CKA_SENSITIVE, true),
-                    .bool(CKA_EXTRACTABLE, false), .bool(CKA_SIGN, true), .bytes(CKA_VALUE, Array(key.rawRepresentation)),
+                    .bool(CKA_EXTRACTABLE, false), .bool(CKA_SIGN, true),
+                    .bytes(CKA_VALUE, Array(key.rawRepresentation)),
                 ])
             _ = try session.createObject(
-                common + [.ulong(CKA_CLASS, CKO_PUBLIC_KEY), .bool(CKA_VERIFY, true), .bytes(CKA_EC_POINT, point.serializedBytes)])
+                common + [
+                    .ulong(CKA_CLASS, CKO_PUBLIC_KEY), .bool(CKA_VERIFY, true),
+                    .bytes(CKA_EC_POINT, point.serializedBytes),
+                ])
         }
     }
 }

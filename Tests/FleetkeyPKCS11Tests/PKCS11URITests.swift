@@ -41,9 +41,13 @@ struct PKCS11URITests {
     @Test("the canonical form round-trips and is what Fleetkey records")
     func canonicalForm() throws {
         let uri = try PKCS11URI(
-            parsing: "PKCS11:object=root%20key;token=fleet%2Dca;id=%01%ab?pin-source=file:/run/pin&module-path=/usr/lib/softhsm/libsofthsm2.so")
-        #expect(uri.description
-            == "pkcs11:token=fleet-ca;object=root%20key;id=%01%AB?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/run/pin")
+            parsing:
+                "PKCS11:object=root%20key;token=fleet%2Dca;id=%01%ab?pin-source=file:/run/pin&module-path=/usr/lib/softhsm/libsofthsm2.so"
+        )
+        #expect(
+            uri.description
+                == "pkcs11:token=fleet-ca;object=root%20key;id=%01%AB?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/run/pin"
+        )
         #expect(try PKCS11URI(parsing: uri.description) == uri)
         let semicolon = PKCS11URI(token: "a;b", object: "x&y?z", modulePath: "/m.so")
         #expect(semicolon.description == "pkcs11:token=a%3Bb;object=x%26y%3Fz?module-path=/m.so")
@@ -60,20 +64,22 @@ struct PKCS11URITests {
         #expect(error.reason.contains("FLEETKEY_PKCS11_PIN"))
     }
 
-    @Test("bad URIs name the attribute and the rule", arguments: [
-        ("pkcs11:token=a;token=b", "more than once"),
-        ("pkcs11:colour=blue", "unknown path attribute 'colour'"),
-        ("pkcs11:token=a?module-name=softhsm2", "module-name"),
-        ("pkcs11:token=a?foo=bar", "unknown query attribute 'foo'"),
-        ("pkcs11:token", "name=value"),
-        ("pkcs11:token=a%2", "percent-encoding"),
-        ("pkcs11:token=a b", "must be percent-encoded"),
-        ("pkcs11:type=secret", "type must be"),
-        ("pkcs11:slot-id=two", "slot-id"),
-        ("pkcs11:id=", "id must not be empty"),
-        ("pkcs11:token=%FF", "not UTF-8"),
-        ("keystore:root", "pkcs11: URI"),
-    ])
+    @Test(
+        "bad URIs name the attribute and the rule",
+        arguments: [
+            ("pkcs11:token=a;token=b", "more than once"),
+            ("pkcs11:colour=blue", "unknown path attribute 'colour'"),
+            ("pkcs11:token=a?module-name=softhsm2", "module-name"),
+            ("pkcs11:token=a?foo=bar", "unknown query attribute 'foo'"),
+            ("pkcs11:token", "name=value"),
+            ("pkcs11:token=a%2", "percent-encoding"),
+            ("pkcs11:token=a b", "must be percent-encoded"),
+            ("pkcs11:type=secret", "type must be"),
+            ("pkcs11:slot-id=two", "slot-id"),
+            ("pkcs11:id=", "id must not be empty"),
+            ("pkcs11:token=%FF", "not UTF-8"),
+            ("keystore:root", "pkcs11: URI"),
+        ])
     func badURIs(text: String, expected: String) throws {
         let error = try #require(throws: FleetkeyError.self) { try PKCS11URI(parsing: text) }
         #expect(error.code == .invalidArgument)
@@ -99,7 +105,8 @@ struct PKCS11URITests {
         tripleSlash.pinSource = "file://" + file.path
         #expect(try PKCS11PIN.resolve(for: tripleSlash, environment: [:]).bytes == Array("1234-from-file".utf8))
 
-        let fromEnvironment = try PKCS11PIN.resolve(for: PKCS11URI(token: "t"), environment: ["FLEETKEY_PKCS11_PIN": "9876"])
+        let fromEnvironment = try PKCS11PIN.resolve(
+            for: PKCS11URI(token: "t"), environment: ["FLEETKEY_PKCS11_PIN": "9876"])
         #expect(fromEnvironment.bytes == Array("9876".utf8))
         #expect("\(fromEnvironment)" == "<PIN redacted>")
         #expect(String(reflecting: fromEnvironment) == "<PIN redacted>")
@@ -107,7 +114,9 @@ struct PKCS11URITests {
         dump(fromEnvironment, to: &dumped)
         #expect(!dumped.contains("9876"))
 
-        let none = try #require(throws: FleetkeyError.self) { try PKCS11PIN.resolve(for: PKCS11URI(token: "t"), environment: [:]) }
+        let none = try #require(throws: FleetkeyError.self) {
+            try PKCS11PIN.resolve(for: PKCS11URI(token: "t"), environment: [:])
+        }
         #expect(none.code == .keyAccessDenied)
         #expect(none.reason.contains("FLEETKEY_PKCS11_PIN"))
     }

@@ -46,7 +46,8 @@ struct SecureElementImplementationTests {
         #expect(!attestation.statement.generatedOnElement)
         #expect(attestation.statement.publicKey == Certificate.PublicKey(imported.publicKey))
         let error = try #require(throws: FleetkeyError.self) {
-            try KeyAttestationVerifier(trusting: try element.attestationPublicKey()).verify(attestation, .init(nonce: [9]))
+            try KeyAttestationVerifier(trusting: try element.attestationPublicKey()).verify(
+                attestation, .init(nonce: [9]))
         }
         #expect(error.code == .attestationRejected)
         #expect(error.reason.contains("not generated inside"))
@@ -90,7 +91,9 @@ struct SecureElementImplementationTests {
             }
         }
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        print("emulated \(count) elements in \(String(format: "%.2f", seconds)) s (\(String(format: "%.0f", Double(count) / seconds)) elements/s)")
+        print(
+            "emulated \(count) elements in \(String(format: "%.2f", seconds)) s (\(String(format: "%.0f", Double(count) / seconds)) elements/s)"
+        )
         #expect(seconds < 60, "emulating \(count) elements took \(seconds) s")
     }
 }

@@ -28,13 +28,16 @@ struct ElementBench {
         self.directory = try TemporaryDirectory()
     }
 
-    func make(_ slots: [SecureElementSlotConfiguration] = SecureElementSlotConfiguration.standardLayout) throws -> any SecureElement {
+    func make(_ slots: [SecureElementSlotConfiguration] = SecureElementSlotConfiguration.standardLayout) throws
+        -> any SecureElement
+    {
         let id = "SE-\(kind.rawValue)-\(UUID().uuidString.prefix(12))"
         switch kind {
         case .emulator: return try SecureElementEmulator.create(in: directory.url, elementID: id, slots: slots)
         case .pkcs11:
             return try PKCS11SecureElement.create(
-                token: try SoftHSM.uri(token: "elements"), elementID: id, slots: slots, environment: SoftHSM.environment())
+                token: try SoftHSM.uri(token: "elements"), elementID: id, slots: slots,
+                environment: SoftHSM.environment())
         }
     }
 
@@ -43,14 +46,17 @@ struct ElementBench {
         case .emulator: return try SecureElementEmulator.open(in: directory.url, elementID: element.elementID)
         case .pkcs11:
             return try PKCS11SecureElement.open(
-                token: try SoftHSM.uri(token: "elements"), elementID: element.elementID, environment: SoftHSM.environment())
+                token: try SoftHSM.uri(token: "elements"), elementID: element.elementID,
+                environment: SoftHSM.environment())
         }
     }
 }
 
 /// The factory's path through an element: a PKCS#10 request signed inside, and its certificate from a vendor CA.
 enum Factory {
-    static func request(_ element: any SecureElement, slot: Int = 0, serial: String = "SN-1") throws -> CertificateSigningRequest {
+    static func request(_ element: any SecureElement, slot: Int = 0, serial: String = "SN-1") throws
+        -> CertificateSigningRequest
+    {
         try RequestBuilder.deviceRequest(
             vendor: try VendorName("Acme"), serial: try DeviceSerial(serial),
             hardwareModule: HardwareModuleName(
@@ -62,7 +68,8 @@ enum Factory {
     static func certificate(for request: CertificateSigningRequest) async throws -> Certificate {
         let throwaway = try await ThrowawayEcosystem.make()
         let authority = try await throwaway.ecosystem.vendorAuthority(try VendorName("Acme"))
-        return try await throwaway.ecosystem.issueDeviceIdentity(.init(csr: try request.derBytes()), by: authority).certificate
+        return try await throwaway.ecosystem.issueDeviceIdentity(.init(csr: try request.derBytes()), by: authority)
+            .certificate
     }
 }
 
@@ -97,10 +104,13 @@ struct SecureElementSuite {
         try request.serializeAsPEM().pemString.write(to: file, atomically: true, encoding: .utf8)
         let openssl = Run.run("openssl", ["req", "-in", file.path, "-verify", "-noout"])
         #expect(openssl.status == 0, "\(openssl.output)")
-        #expect(openssl.output.contains("verify OK") || openssl.output.contains("Certificate request self-signature verify OK"))
+        #expect(
+            openssl.output.contains("verify OK")
+                || openssl.output.contains("Certificate request self-signature verify OK"))
     }
 
-    @Test("attestations verify, say the key was born inside, and catch replays, forgeries and tampering",
+    @Test(
+        "attestations verify, say the key was born inside, and catch replays, forgeries and tampering",
         arguments: ElementKind.allCases)
     func attestation(kind: ElementKind) throws {
         let bench = try ElementBench(kind)
@@ -131,7 +141,9 @@ struct SecureElementSuite {
             }
         }
         #expect(rejected { try verifier.verify(decoded, .init(nonce: [1, 2, 3])) }?.contains("replay") == true)
-        #expect(rejected { try verifier.verify(decoded, .init(nonce: nonce, requireLocked: true)) }?.contains("not locked") == true)
+        #expect(
+            rejected { try verifier.verify(decoded, .init(nonce: nonce, requireLocked: true)) }?.contains("not locked")
+                == true)
         #expect(rejected { try verifier.verify(decoded, .init(nonce: nonce, slot: 1)) } != nil)
         #expect(rejected { try verifier.verify(decoded, .init(nonce: nonce, elementID: "SE-OTHER")) } != nil)
         let otherKey = Certificate.PublicKey(P256.Signing.PrivateKey().publicKey)
@@ -139,7 +151,9 @@ struct SecureElementSuite {
 
         // Another element's attestation key does not vouch for this element's statements.
         let stranger = KeyAttestationVerifier(trusting: try bench.make().attestationPublicKey())
-        #expect(rejected { try stranger.verify(decoded, .init(nonce: nonce)) }?.contains("not signed by the trusted") == true)
+        #expect(
+            rejected { try stranger.verify(decoded, .init(nonce: nonce)) }?.contains("not signed by the trusted")
+                == true)
 
         // Flipping any byte of the statement (here: the slotLocked boolean) breaks the signature.
         var tampered = try attestation.derBytes()
@@ -147,11 +161,16 @@ struct SecureElementSuite {
         tampered[lockedFlag] = 0xFF
         let forged = try KeyAttestation(derEncoded: tampered)
         #expect(forged.statement.slotLocked)
-        #expect(rejected { try verifier.verify(forged, .init(nonce: nonce)) }?.contains("not signed by the trusted") == true)
-        #expect(throws: FleetkeyError(.malformedInput, "")) { try KeyAttestation(derEncoded: Array(tampered.dropLast(3))) }
+        #expect(
+            rejected { try verifier.verify(forged, .init(nonce: nonce)) }?.contains("not signed by the trusted") == true
+        )
+        #expect(throws: FleetkeyError(.malformedInput, "")) {
+            try KeyAttestation(derEncoded: Array(tampered.dropLast(3)))
+        }
     }
 
-    @Test("a locked slot refuses key generation and certificate writes, and still signs", arguments: ElementKind.allCases)
+    @Test(
+        "a locked slot refuses key generation and certificate writes, and still signs", arguments: ElementKind.allCases)
     func lockedSlot(kind: ElementKind) async throws {
         let bench = try ElementBench(kind)
         defer { withExtendedLifetime(bench) {} }
@@ -178,7 +197,8 @@ struct SecureElementSuite {
         #expect(request.publicKey.isValidSignature(request.signature, for: request))
         let nonce: [UInt8] = [7, 7, 7]
         let verifier = KeyAttestationVerifier(trusting: try element.attestationPublicKey())
-        let statement = try verifier.verify(try element.attest(slot: 0, nonce: nonce), .init(nonce: nonce, requireLocked: true))
+        let statement = try verifier.verify(
+            try element.attest(slot: 0, nonce: nonce), .init(nonce: nonce, requireLocked: true))
         #expect(statement.slotLocked)
         // The other slot is untouched by the lock.
         _ = try element.generateKey(inSlot: 1)
@@ -238,26 +258,33 @@ struct SecureElementSuite {
                 _ = try SecureElementEmulator.create(in: bench.directory.url, elementID: element.elementID)
             case .pkcs11:
                 _ = try PKCS11SecureElement.create(
-                    token: try SoftHSM.uri(token: "elements"), elementID: element.elementID, environment: SoftHSM.environment())
+                    token: try SoftHSM.uri(token: "elements"), elementID: element.elementID,
+                    environment: SoftHSM.environment())
             }
         }
     }
 
-    @Test("the slot rules: no key yet, a second key, someone else's certificate, unknown slots, algorithms",
+    @Test(
+        "the slot rules: no key yet, a second key, someone else's certificate, unknown slots, algorithms",
         arguments: ElementKind.allCases)
     func rules(kind: ElementKind) async throws {
         let bench = try ElementBench(kind)
         defer { withExtendedLifetime(bench) {} }
         let element = try bench.make([
-            .init(slot: 0, purpose: .deviceIdentity, keySpec: .p256), .init(slot: 3, purpose: .application, keySpec: .p384),
+            .init(slot: 0, purpose: .deviceIdentity, keySpec: .p256),
+            .init(slot: 3, purpose: .application, keySpec: .p384),
         ])
-        #expect(throws: FleetkeyError(.invalidTransition, "")) { try element.sign([1], inSlot: 0, algorithm: .ecdsaWithSHA256) }
+        #expect(throws: FleetkeyError(.invalidTransition, "")) {
+            try element.sign([1], inSlot: 0, algorithm: .ecdsaWithSHA256)
+        }
         #expect(throws: FleetkeyError(.invalidTransition, "")) { try element.lock(slot: 0) }
         #expect(throws: FleetkeyError(.invalidTransition, "")) { try element.attest(slot: 0, nonce: []) }
         #expect(throws: FleetkeyError(.notFound, "")) { try element.generateKey(inSlot: 1) }
 
         _ = try element.generateKey(inSlot: 0)
-        #expect(throws: FleetkeyError(.invalidArgument, "")) { try element.attest(slot: 0, nonce: Array(repeating: 0, count: 65)) }
+        #expect(throws: FleetkeyError(.invalidArgument, "")) {
+            try element.attest(slot: 0, nonce: Array(repeating: 0, count: 65))
+        }
         #expect(throws: FleetkeyError(.alreadyExists, "")) { try element.generateKey(inSlot: 0) }
 
         // A certificate for a key from another element is refused.
@@ -274,7 +301,9 @@ struct SecureElementSuite {
         let request = try Factory.request(element, slot: 3)
         #expect(request.signatureAlgorithm == .ecdsaWithSHA384)
         #expect(request.publicKey.isValidSignature(request.signature, for: request))
-        #expect(throws: FleetkeyError(.algorithmNotAllowed, "")) { try element.sign([1], inSlot: 3, algorithm: .ecdsaWithSHA256) }
+        #expect(throws: FleetkeyError(.algorithmNotAllowed, "")) {
+            try element.sign([1], inSlot: 3, algorithm: .ecdsaWithSHA256)
+        }
         let statement = try KeyAttestationVerifier(trusting: try element.attestationPublicKey())
             .verify(try element.attest(slot: 3, nonce: []), .init(nonce: [], slot: 3, publicKey: p384))
         #expect(statement.purpose == .application)
@@ -286,9 +315,14 @@ struct SecureElementSuite {
         defer { withExtendedLifetime(bench) {} }
         #expect(throws: FleetkeyError(.invalidArgument, "")) { try bench.make([]) }
         #expect(throws: FleetkeyError(.invalidArgument, "")) {
-            try bench.make([.init(slot: 0, purpose: .operational, keySpec: .p256), .init(slot: 0, purpose: .operational, keySpec: .p256)])
+            try bench.make([
+                .init(slot: 0, purpose: .operational, keySpec: .p256),
+                .init(slot: 0, purpose: .operational, keySpec: .p256),
+            ])
         }
-        #expect(throws: FleetkeyError(.algorithmNotAllowed, "")) { try bench.make([.init(slot: 0, purpose: .operational, keySpec: .ed25519)]) }
+        #expect(throws: FleetkeyError(.algorithmNotAllowed, "")) {
+            try bench.make([.init(slot: 0, purpose: .operational, keySpec: .ed25519)])
+        }
         #expect(throws: FleetkeyError(.invalidArgument, "")) {
             switch kind {
             case .emulator: _ = try SecureElementEmulator.create(in: bench.directory.url, elementID: "../escape")

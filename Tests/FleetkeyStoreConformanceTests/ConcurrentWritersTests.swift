@@ -14,7 +14,9 @@ struct ConcurrentWritersTests {
             actor: "test-2")
     }
 
-    @Test("two writers issuing at once: every serial distinct, every certificate and event recorded", arguments: StoreKind.allCases)
+    @Test(
+        "two writers issuing at once: every serial distinct, every certificate and event recorded",
+        arguments: StoreKind.allCases)
     func concurrentIssuance(_ kind: StoreKind) async throws {
         try await withStore(kind) { subject in
             let world = try await ThrowawayEcosystem.make(store: subject.store)
@@ -33,7 +35,9 @@ struct ConcurrentWritersTests {
                             let authority = try await writer.vendorAuthority(try VendorName("Acme"))
                             var serials: [String] = []
                             for csr in mine {
-                                serials.append(try await writer.issueDeviceIdentity(.init(csr: csr, lot: "C"), by: authority).record.serial)
+                                serials.append(
+                                    try await writer.issueDeviceIdentity(.init(csr: csr, lot: "C"), by: authority)
+                                        .record.serial)
                             }
                             return serials
                         }
@@ -85,7 +89,8 @@ struct ConcurrentWritersTests {
                                 issuer: "vendor-acme", serial: String(format: "7E%02X%02X", index, writer),
                                 profile: "device-identity", subject: "O=Acme", notBefore: world.clock.now(),
                                 notAfter: world.clock.now(), keyFingerprint: issued.device.keyFingerprint,
-                                device: issued.device.id, der: [0x30, 0x00], status: .valid, issuedAt: world.clock.now()),
+                                device: issued.device.id, der: [0x30, 0x00], status: .valid, issuedAt: world.clock.now()
+                            ),
                             key: KeyRecord(
                                 fingerprint: issued.device.keyFingerprint, subjectPublicKeyInfo: [], algorithm: .p256,
                                 custody: .external, location: nil),
@@ -112,7 +117,9 @@ struct ConcurrentWritersTests {
                 #expect(winners.count == 1, "exactly one writer wins for \(issued.device.id): \(outcomes)")
                 guard let winner = winners.first else { continue }
                 let loserError = outcomes[1 - winner]!
-                #expect((loserError as? FleetkeyError)?.code == .conflict, "the loser gets a conflict: \(String(describing: loserError))")
+                #expect(
+                    (loserError as? FleetkeyError)?.code == .conflict,
+                    "the loser gets a conflict: \(String(describing: loserError))")
                 #expect((loserError as? FleetkeyError)?.reason.contains("another process changed it first") == true)
                 #expect(try await stores[0].device(issued.device.id)?.state == targets[winner])
                 let changes = try await stores[1].events(subject: "device:\(issued.device.id)", limit: nil)
@@ -156,8 +163,9 @@ struct ConcurrentWritersTests {
                 }
                 let device = DeviceID(vendor: try VendorName("Acme"), serial: try DeviceSerial(serial))
                 #expect(try await subject.store.certificates(forDevice: device).count == 1)
-                #expect(try await subject.store.events(subject: "device:\(device)", limit: nil).map(\.action)
-                    == ["device.registered", "device.provisioned"])
+                #expect(
+                    try await subject.store.events(subject: "device:\(device)", limit: nil).map(\.action)
+                        == ["device.registered", "device.provisioned"])
             }
         }
     }

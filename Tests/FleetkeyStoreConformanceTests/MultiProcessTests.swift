@@ -24,13 +24,14 @@ struct MultiProcessTests {
         let second = try await eco.requests("second", prefix: "P2", count: perProcess)
         let processes = try [(first, "out-1"), (second, "out-2")].map { requests, out in
             try eco.start([
-                "issue", "--vendor", "Acme", "--csr-dir", requests.path, "--out-dir", eco.root.path(out), "--lot", "BULK",
+                "issue", "--vendor", "Acme", "--csr-dir", requests.path, "--out-dir", eco.root.path(out), "--lot",
+                "BULK",
                 "--json",
             ])
         }
         var serials: [String] = []
         for process in processes {
-            let outcome = await process.outcome()
+            let outcome = await process.outcome(within: .seconds(900))
             #expect(outcome.status == 0, "\(outcome.stderr)")
             #expect(outcome.stderr.contains("issue: 5000/5000 requests, 5000 issued, 0 refused"))
             serials += try Self.issuedSerials(outcome)
@@ -43,20 +44,26 @@ struct MultiProcessTests {
 
         let deviceCertificates = "FROM certificates WHERE issuer = 'vendor-acme' AND profile = 'device-identity'"
         #expect(try await TestPostgres.integer("SELECT count(*) \(deviceCertificates)", on: database) == total)
-        #expect(try await TestPostgres.integer("SELECT count(DISTINCT serial) \(deviceCertificates)", on: database) == total)
+        #expect(
+            try await TestPostgres.integer("SELECT count(DISTINCT serial) \(deviceCertificates)", on: database) == total
+        )
         #expect(
             try await TestPostgres.integer(
                 "SELECT count(*) FROM events WHERE action = 'certificate.issued' AND detail->>'profile' = 'device-identity'",
                 on: database) == total)
         #expect(
-            try await TestPostgres.integer("SELECT count(*) FROM events WHERE action = 'device.provisioned'", on: database)
+            try await TestPostgres.integer(
+                "SELECT count(*) FROM events WHERE action = 'device.provisioned'", on: database)
                 == total)
-        #expect(try await TestPostgres.integer("SELECT count(*) FROM devices WHERE lot = 'BULK'", on: database) == total)
+        #expect(
+            try await TestPostgres.integer("SELECT count(*) FROM devices WHERE lot = 'BULK'", on: database) == total)
         // Every serial a process handed out is in the registry, and the registry has no serial nobody got.
         let recorded = try await TestPostgres.strings("SELECT serial \(deviceCertificates)", on: database)
         #expect(Set(recorded) == Set(serials))
         // Event sequence numbers are unique and without gaps from lost appends.
-        #expect(try await TestPostgres.integer("SELECT count(DISTINCT sequence) FROM events", on: database) == 6 + 3 * total)
+        #expect(
+            try await TestPostgres.integer("SELECT count(DISTINCT sequence) FROM events", on: database) == 6 + 3 * total
+        )
         await TestPostgres.dropDatabase(database)
     }
 
@@ -65,7 +72,9 @@ struct MultiProcessTests {
         let database = try await TestPostgres.createDatabase()
         let eco = try await PostgresCLIEcosystem(database: database.url)
         // Two different keys claiming device Acme/RACE-1.
-        let claims = try await [eco.requests("claim-1", prefix: "RACE", count: 1), eco.requests("claim-2", prefix: "RACE", count: 1)]
+        let claims = try await [
+            eco.requests("claim-1", prefix: "RACE", count: 1), eco.requests("claim-2", prefix: "RACE", count: 1),
+        ]
         let outcomes = try await TestPostgres.withConnection(to: database) { connection in
             // Hold the devices table, so that both processes get past their reads and queue up to write.
             try await connection.query("BEGIN", logger: TestPostgres.logger)
@@ -79,7 +88,7 @@ struct MultiProcessTests {
             let waiting = try await Self.waitForBlockedWriters(2, in: database)
             try await connection.query("ROLLBACK", logger: TestPostgres.logger)
             var outcomes: [FleetkeyProcess.Outcome] = []
-            for process in processes { outcomes.append(await process.outcome()) }
+            for process in processes { outcomes.append(await process.outcome(within: .seconds(120))) }
             #expect(waiting, "both processes reached their write while the table was held")
             return outcomes
         }
@@ -88,10 +97,12 @@ struct MultiProcessTests {
         #expect(winners.count == 1 && losers.count == 1, "\(outcomes.map(\.output))")
         #expect(
             losers.first?.stderr.contains(
-                "error [conflict]: device Acme/RACE-00000 was registered by another process first; re-read and retry") == true,
+                "error [conflict]: device Acme/RACE-00000 was registered by another process first; re-read and retry")
+                == true,
             "\(losers.first?.stderr ?? "")")
         #expect(
-            try await TestPostgres.integer("SELECT count(*) FROM certificates WHERE device_serial = 'RACE-00000'", on: database)
+            try await TestPostgres.integer(
+                "SELECT count(*) FROM certificates WHERE device_serial = 'RACE-00000'", on: database)
                 == 1)
         #expect(
             try await TestPostgres.strings(
@@ -102,6 +113,48 @@ struct MultiProcessTests {
             FileManager.default.fileExists(atPath: $0)
         }
         #expect(files.count == 1)
+        await TestPostgres.dropDatabase(database)
+    }
+
+    @Test("two processes revoking the same device at once: it is revoked once, and the loser re-reads and says so")
+    func revocationRace() async throws {
+        let database = try await TestPostgres.createDatabase()
+        let eco = try await PostgresCLIEcosystem(database: database.url)
+        let claim = try await eco.requests("device", prefix: "REV", count: 1)
+        let issued = try await eco.fleetkey([
+            "issue", "--vendor", "Acme", "--csr", claim.appendingPathComponent("REV-00000.csr").path,
+        ])
+        #expect(issued.status == 0, "\(issued.output)")
+        let outcomes = try await TestPostgres.withConnection(to: database) { connection in
+            // Hold the certificates table: both processes plan from the same read, then queue up to write.
+            try await connection.query("BEGIN", logger: TestPostgres.logger)
+            try await connection.query("LOCK TABLE certificates IN EXCLUSIVE MODE", logger: TestPostgres.logger)
+            let processes = try (0..<2).map { _ in
+                try eco.start(["revoke", "--device", "Acme/REV-00000", "--reason", "keyCompromise"])
+            }
+            let waiting = try await Self.waitForBlockedWriters(2, in: database)
+            try await connection.query("ROLLBACK", logger: TestPostgres.logger)
+            var outcomes: [FleetkeyProcess.Outcome] = []
+            for process in processes { outcomes.append(await process.outcome(within: .seconds(120))) }
+            #expect(waiting, "both processes reached their write while the table was held")
+            return outcomes
+        }
+        #expect(outcomes.allSatisfy { $0.status == 0 }, "\(outcomes.map(\.output))")
+        #expect(outcomes.filter { $0.stdout.contains("Revoked 1 certificate(s) of device Acme/REV-00000") }.count == 1)
+        #expect(
+            outcomes.filter { $0.stdout.contains("Nothing to revoke: device Acme/REV-00000 is already revoked") }.count
+                == 1)
+        #expect(
+            try await TestPostgres.strings(
+                "SELECT action FROM events WHERE subject = 'device:Acme/REV-00000' ORDER BY sequence", on: database)
+                == ["device.registered", "device.provisioned", "device.revoked"])
+        #expect(
+            try await TestPostgres.integer(
+                "SELECT count(*) FROM events WHERE action = 'certificate.revoked'", on: database) == 1)
+        #expect(
+            try await TestPostgres.strings("SELECT state FROM devices WHERE serial = 'REV-00000'", on: database) == [
+                "revoked"
+            ])
         await TestPostgres.dropDatabase(database)
     }
 
@@ -121,7 +174,7 @@ struct MultiProcessTests {
         }
         var issued: [String] = []
         for process in processes {
-            let outcome = await process.outcome()
+            let outcome = await process.outcome(within: .seconds(300))
             issued += try Self.issuedSerials(outcome)
             for line in outcome.stderr.split(separator: "\n") where line.hasPrefix("error [") {
                 #expect(
@@ -138,12 +191,14 @@ struct MultiProcessTests {
                 "SELECT count(*) FROM (SELECT device_serial FROM certificates WHERE device_serial IS NOT NULL "
                     + "GROUP BY device_serial HAVING count(*) > 1) AS duplicated", on: database) == 0)
         #expect(
-            try await TestPostgres.integer("SELECT count(*) FROM events WHERE action = 'device.provisioned'", on: database)
+            try await TestPostgres.integer(
+                "SELECT count(*) FROM events WHERE action = 'device.provisioned'", on: database)
                 == count)
         await TestPostgres.dropDatabase(database)
     }
 
-    @Test("init --database puts the registry in PostgreSQL; later commands find it with no flag, and no password is kept")
+    @Test(
+        "init --database puts the registry in PostgreSQL; later commands find it with no flag, and no password is kept")
     func selection() async throws {
         let database = try await PostgresRegistryTests.scramDatabase()
         let password = PostgresRegistryTests.scramPassword
@@ -169,7 +224,8 @@ struct MultiProcessTests {
 
         // Without the password, or with a wrong one: a clear error that names the database, not the password.
         let missing = try await eco.fleetkey(["device", "list"])
-        #expect(missing.status != 0 && missing.stderr.contains("error [storage]") && missing.stderr.contains(database.url))
+        #expect(
+            missing.status != 0 && missing.stderr.contains("error [storage]") && missing.stderr.contains(database.url))
         #expect(missing.stderr.contains("FLEETKEY_DATABASE_PASSWORD or PGPASSWORD"), "\(missing.stderr)")
         let wrong = try await eco.fleetkey(["device", "list"], ["PGPASSWORD": "wrong-\(password)"])
         #expect(wrong.status != 0 && wrong.stderr.contains("password authentication failed"), "\(wrong.stderr)")

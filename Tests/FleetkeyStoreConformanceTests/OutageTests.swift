@@ -46,13 +46,17 @@ final class PrivateCluster {
     /// `pg_ctl stop -m immediate`: every server process is killed at once, as in a crash.
     func kill() async throws {
         let stopped = try await Self.script(["stop", directory.url.path, "immediate"], logs: directory)
-        guard stopped.status == 0 else { throw FleetkeyError(.storage, "scripts/postgres stop failed: \(stopped.output)") }
+        guard stopped.status == 0 else {
+            throw FleetkeyError(.storage, "scripts/postgres stop failed: \(stopped.output)")
+        }
     }
 
     /// Starts it again, on the same port and data directory (crash recovery replays the WAL).
     func restart() async throws {
         let started = try await Self.script(["start", directory.url.path], logs: directory)
-        guard started.status == 0 else { throw FleetkeyError(.storage, "scripts/postgres start failed: \(started.output)") }
+        guard started.status == 0 else {
+            throw FleetkeyError(.storage, "scripts/postgres start failed: \(started.output)")
+        }
     }
 
     func stop() async {
@@ -65,7 +69,7 @@ final class PrivateCluster {
         return try await FleetkeyProcess(
             arguments, environment: [:], logs: logDirectory,
             executable: FleetkeyProcess.packageRoot.appendingPathComponent("scripts/postgres").path
-        ).outcome()
+        ).outcome(within: .seconds(120))
     }
 }
 
@@ -102,14 +106,16 @@ struct OutageTests {
         }
         #expect(written >= 100, "the burst was under way before the kill")
         try await cluster.kill()
-        let outcome = await process.outcome()
+        let outcome = await process.outcome(within: .seconds(60))
 
         // The batch stops with a clear error that names the database and says nothing was handed out.
-        #expect(outcome.status != 0 && !outcome.killedBySignal, "exit \(outcome.status), signal \(outcome.killedBySignal)")
+        #expect(
+            outcome.status != 0 && !outcome.killedBySignal, "exit \(outcome.status), signal \(outcome.killedBySignal)")
         #expect(outcome.stderr.contains("error [storage]"), "\(outcome.stderr)")
         #expect(outcome.stderr.contains(database.url), "\(outcome.stderr)")
         #expect(
-            outcome.stderr.contains("nothing was recorded") || outcome.stderr.contains("may or may not have been recorded"),
+            outcome.stderr.contains("nothing was recorded")
+                || outcome.stderr.contains("may or may not have been recorded"),
             "\(outcome.stderr)")
         #expect(outcome.stderr.contains("issued before it, each recorded and written to"), "\(outcome.stderr)")
         // While it is down, the long-running holder gets the same kind of error, in seconds, not a hang.
@@ -130,7 +136,8 @@ struct OutageTests {
         let recorded = Set(
             try await TestPostgres.strings(
                 "SELECT serial FROM certificates WHERE profile = 'device-identity'", on: database))
-        #expect(handedOut.isSubset(of: recorded), "\(handedOut.subtracting(recorded).count) certificates are unrecorded")
+        #expect(
+            handedOut.isSubset(of: recorded), "\(handedOut.subtracting(recorded).count) certificates are unrecorded")
         // At most the one in flight at the kill may have committed without being handed out.
         #expect(recorded.count - handedOut.count <= 1)
 

@@ -92,7 +92,9 @@ struct PostgresRegistryTests {
         let sqliteTables = try await queue.read { db in
             try String.fetchAll(
                 db,
-                sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%'")
+                sql:
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%'"
+            )
         }
         let sqliteIndexes = try await queue.read { db in
             try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
@@ -167,7 +169,8 @@ struct PostgresRegistryTests {
             let error = await #expect(throws: FleetkeyError(.storage, "")) { _ = try await registry.vendors() }
             #expect(error?.reason.contains(location.url) == true)
             #expect(
-                error?.reason.contains(password == nil ? "asks for a password" : "password authentication failed") == true,
+                error?.reason.contains(password == nil ? "asks for a password" : "password authentication failed")
+                    == true,
                 "\(String(describing: error))")
             #expect(error?.reason.contains("not-the-password") == false)
             await registry.shutdown()
@@ -201,7 +204,9 @@ struct PostgresRegistryTests {
         #expect(plain.database == "registry" && plain.tls == .prefer && plain.connectTimeout == .seconds(10))
         #expect(plain.url == "postgres://fleetkey@db.example.net:5432/registry")
         let full = try PostgresLocation(
-            url: "postgresql://ops%40acme@[::1]:6432/fleet?sslmode=verify-full&sslrootcert=/etc/ca.pem&connect_timeout=4")
+            url:
+                "postgresql://ops%40acme@[::1]:6432/fleet?sslmode=verify-full&sslrootcert=/etc/ca.pem&connect_timeout=4"
+        )
         #expect(full.user == "ops@acme" && full.host == "::1" && full.port == 6432 && full.tls == .verifyFull)
         #expect(full.rootCertificatePath == "/etc/ca.pem" && full.connectTimeout == .seconds(4))
         #expect(try PostgresLocation(url: full.url) == full)

@@ -9,12 +9,15 @@ import X509
 /// The `RegistryStore` contract, checked the same way on every real store: SQLite and PostgreSQL.
 @Suite("Registry store conformance")
 struct RegistryConformanceTests {
-    @Test("two thousand issuances give two thousand distinct serials, every one in the registry", arguments: StoreKind.allCases)
+    @Test(
+        "two thousand issuances give two thousand distinct serials, every one in the registry",
+        arguments: StoreKind.allCases)
     func twoThousandIssuances(_ kind: StoreKind) async throws {
         try await withStore(kind) { subject in
             let registry = subject.store
             let keystore = try SoftwareKeystore(
-                directory: subject.directory.url.appendingPathComponent("keys"), passphrase: Passphrase("test passphrase"),
+                directory: subject.directory.url.appendingPathComponent("keys"),
+                passphrase: Passphrase("test passphrase"),
                 cost: ScryptCost(log2N: 14))
             let world = try await ThrowawayEcosystem.make(store: registry, custody: keystore)
             let authority = try await world.ecosystem.vendorAuthority(try VendorName("Acme"))
@@ -32,7 +35,9 @@ struct RegistryConformanceTests {
             // vendor CA + 2 delegated certificates were issued by root and vendor; 2000 device certificates by the vendor.
             #expect(try await registry.certificateCount(issuer: "vendor-acme") == 2002)
             #expect(try await registry.devices(matching: DeviceFilter(lot: "L1")).count == 2000)
-            let issuedEvents = try await registry.events(subject: nil, limit: nil).filter { $0.action == "certificate.issued" }
+            let issuedEvents = try await registry.events(subject: nil, limit: nil).filter {
+                $0.action == "certificate.issued"
+            }
             #expect(issuedEvents.count == 2000 + 4)
         }
     }
@@ -48,7 +53,8 @@ struct RegistryConformanceTests {
             var copy = issued.record
             copy.device = nil
             let key = KeyRecord(
-                fingerprint: issued.record.keyFingerprint, subjectPublicKeyInfo: [], algorithm: .p256, custody: .external,
+                fingerprint: issued.record.keyFingerprint, subjectPublicKeyInfo: [], algorithm: .p256,
+                custody: .external,
                 location: nil)
             let eventsBefore = try await registry.events(subject: nil, limit: nil).count
             await #expect(throws: DuplicateSerialError.self) {
@@ -64,7 +70,8 @@ struct RegistryConformanceTests {
             var otherIssuer = copy
             otherIssuer.issuer = "root"
             try await registry.record(IssuanceUnit(certificate: otherIssuer, key: key, device: nil, events: []))
-            #expect(try await registry.certificates(serial: copy.serial).map(\.issuer).sorted() == ["root", "vendor-acme"])
+            #expect(
+                try await registry.certificates(serial: copy.serial).map(\.issuer).sorted() == ["root", "vendor-acme"])
             #expect(try await registry.certificates(serial: copy.serial.lowercased()).count == 2)
         }
     }
@@ -84,13 +91,15 @@ struct RegistryConformanceTests {
             var certificate = issued.record
             certificate.serial = "7F00"
             let key = KeyRecord(
-                fingerprint: issued.record.keyFingerprint, subjectPublicKeyInfo: [], algorithm: .p256, custody: .external,
+                fingerprint: issued.record.keyFingerprint, subjectPublicKeyInfo: [], algorithm: .p256,
+                custody: .external,
                 location: nil)
             let eventsBefore = try await registry.events(subject: nil, limit: nil).count
             await #expect(throws: FleetkeyError(.conflict, "")) {
                 try await registry.record(
                     IssuanceUnit(
-                        certificate: certificate, key: key, device: DeviceChange(device: stale, expectedState: .generated),
+                        certificate: certificate, key: key,
+                        device: DeviceChange(device: stale, expectedState: .generated),
                         events: [LifecycleEvent(at: Date(), actor: "t", action: "x", subject: "device:Acme/D2")]))
             }
             #expect(try await registry.certificate(issuer: "vendor-acme", serial: "7F00") == nil)
@@ -100,14 +109,17 @@ struct RegistryConformanceTests {
             // From the state it really is in, the same change applies.
             try await registry.record(
                 IssuanceUnit(
-                    certificate: certificate, key: key, device: DeviceChange(device: stale, expectedState: .provisioned),
+                    certificate: certificate, key: key,
+                    device: DeviceChange(device: stale, expectedState: .provisioned),
                     events: [LifecycleEvent(at: Date(), actor: "t", action: "x", subject: "device:Acme/D2")]))
             #expect(try await registry.device(issued.device.id)?.state == .shipped)
             #expect(try await registry.events(subject: nil, limit: nil).count == eventsBefore + 1)
         }
     }
 
-    @Test("a device that already exists cannot be registered again: a conflict, nothing written", arguments: StoreKind.allCases)
+    @Test(
+        "a device that already exists cannot be registered again: a conflict, nothing written",
+        arguments: StoreKind.allCases)
     func registeredTwice(_ kind: StoreKind) async throws {
         try await withStore(kind) { subject in
             let registry = subject.store
@@ -118,12 +130,14 @@ struct RegistryConformanceTests {
             var certificate = issued.record
             certificate.serial = "7F01"
             let key = KeyRecord(
-                fingerprint: issued.record.keyFingerprint, subjectPublicKeyInfo: [], algorithm: .p256, custody: .external,
+                fingerprint: issued.record.keyFingerprint, subjectPublicKeyInfo: [], algorithm: .p256,
+                custody: .external,
                 location: nil)
             let conflict = await #expect(throws: FleetkeyError(.conflict, "")) {
                 try await registry.record(
                     IssuanceUnit(
-                        certificate: certificate, key: key, device: DeviceChange(device: issued.device, expectedState: nil),
+                        certificate: certificate, key: key,
+                        device: DeviceChange(device: issued.device, expectedState: nil),
                         events: []))
             }
             #expect(conflict?.reason.contains("Acme/D3") == true)
@@ -160,12 +174,14 @@ struct RegistryConformanceTests {
             let world = try await ThrowawayEcosystem.make(vendors: ["Acme", "Globex"], store: registry)
             #expect(try await registry.vendors().map(\.name.value) == ["Acme", "Globex"])
             let authority = try await world.ecosystem.vendorAuthority(try VendorName("Globex"))
-            let (_, csr) = try ThrowawayEcosystem.deviceRequest(vendor: "Globex", serial: "G-1", hardwareSerial: "SE-G-1")
+            let (_, csr) = try ThrowawayEcosystem.deviceRequest(
+                vendor: "Globex", serial: "G-1", hardwareSerial: "SE-G-1")
             let issued = try await world.ecosystem.issueDeviceIdentity(.init(csr: csr, lot: "GL"), by: authority)
             let device = try await registry.devices(serial: try DeviceSerial("G-1"))
             #expect(device == [issued.device])
             #expect(device.first?.hardwareModule?.serialText == "SE-G-1")
-            #expect(try await registry.certificates(forDevice: issued.device.id).map(\.serial) == [issued.record.serial])
+            #expect(
+                try await registry.certificates(forDevice: issued.device.id).map(\.serial) == [issued.record.serial])
             #expect(try await registry.certificates(forDevice: issued.device.id) == [issued.record])
             await #expect(throws: FleetkeyError(.alreadyExists, "")) {
                 try await world.ecosystem.createRoot(algorithm: .p256)
@@ -181,7 +197,9 @@ struct RegistryConformanceTests {
             #expect(try await registry.vendor(named: try VendorName("Initech")) == nil)
             #expect(try await registry.device(DeviceID(vendor: globex.name, serial: try DeviceSerial("NOPE"))) == nil)
             #expect(try await registry.certificate(issuer: "vendor-globex", serial: "00") == nil)
-            #expect(try await registry.certificate(issuer: "vendor-globex", serial: issued.record.serial.lowercased()) == issued.record)
+            #expect(
+                try await registry.certificate(issuer: "vendor-globex", serial: issued.record.serial.lowercased())
+                    == issued.record)
             // root CA; Acme and Globex CAs by root; 2 delegated certificates each; one device certificate.
             #expect(try await registry.certificateCount(issuer: nil) == 1 + 2 + 4 + 1)
             #expect(try await registry.certificateCount(issuer: "root") == 3)
@@ -207,7 +225,9 @@ struct RegistryConformanceTests {
         }
     }
 
-    @Test("device listings filter by vendor, state and lot, sort by vendor then serial, and honour the limit", arguments: StoreKind.allCases)
+    @Test(
+        "device listings filter by vendor, state and lot, sort by vendor then serial, and honour the limit",
+        arguments: StoreKind.allCases)
     func deviceListings(_ kind: StoreKind) async throws {
         try await withStore(kind) { subject in
             let registry = subject.store
@@ -225,18 +245,29 @@ struct RegistryConformanceTests {
             // Byte order, as SQLite sorts: upper case before lower case.
             #expect(all == ["Acme/A-9", "Acme/Z-1", "Acme/b-1", "Globex/A-9", "Globex/B-2"])
             #expect(try await registry.devices(matching: DeviceFilter(vendor: try VendorName("Globex"))).count == 2)
-            #expect(try await registry.devices(matching: DeviceFilter(lot: "L1")).map(\.id.description)
-                == ["Acme/Z-1", "Acme/b-1", "Globex/A-9"])
-            #expect(try await registry.devices(matching: DeviceFilter(vendor: try VendorName("Acme"), lot: "L2")).count == 1)
+            #expect(
+                try await registry.devices(matching: DeviceFilter(lot: "L1")).map(\.id.description)
+                    == ["Acme/Z-1", "Acme/b-1", "Globex/A-9"])
+            #expect(
+                try await registry.devices(matching: DeviceFilter(vendor: try VendorName("Acme"), lot: "L2")).count == 1
+            )
             #expect(try await registry.devices(matching: DeviceFilter(state: .provisioned)).count == 5)
             #expect(try await registry.devices(matching: DeviceFilter(state: .active)).isEmpty)
-            #expect(try await registry.devices(matching: DeviceFilter(limit: 2)).map(\.id.description) == ["Acme/A-9", "Acme/Z-1"])
+            #expect(
+                try await registry.devices(matching: DeviceFilter(limit: 2)).map(\.id.description) == [
+                    "Acme/A-9", "Acme/Z-1",
+                ])
             #expect(try await registry.devices(matching: DeviceFilter(limit: 0)).isEmpty)
-            #expect(try await registry.devices(serial: try DeviceSerial("A-9")).map(\.id.vendor.value) == ["Acme", "Globex"])
+            #expect(
+                try await registry.devices(serial: try DeviceSerial("A-9")).map(\.id.vendor.value) == [
+                    "Acme", "Globex",
+                ])
         }
     }
 
-    @Test("events come back in append order, by subject, with their details intact, and honour the limit", arguments: StoreKind.allCases)
+    @Test(
+        "events come back in append order, by subject, with their details intact, and honour the limit",
+        arguments: StoreKind.allCases)
     func eventLog(_ kind: StoreKind) async throws {
         try await withStore(kind) { subject in
             let registry = subject.store
@@ -246,32 +277,45 @@ struct RegistryConformanceTests {
                 .init(csr: try ThrowawayEcosystem.deviceRequest(vendor: "Acme", serial: "E-1").der), by: authority)
             let all = try await registry.events(subject: nil, limit: nil)
             let sequences = all.compactMap(\.sequence)
-            #expect(sequences.count == all.count && sequences == sequences.sorted() && Set(sequences).count == sequences.count)
-            #expect(all.map(\.action) == [
-                "ecosystem.created", "certificate.issued", "vendor.admitted", "certificate.issued", "certificate.issued",
-                "certificate.issued", "device.registered", "certificate.issued", "device.provisioned",
-            ])
+            #expect(
+                sequences.count == all.count && sequences == sequences.sorted()
+                    && Set(sequences).count == sequences.count)
+            #expect(
+                all.map(\.action) == [
+                    "ecosystem.created", "certificate.issued", "vendor.admitted", "certificate.issued",
+                    "certificate.issued",
+                    "certificate.issued", "device.registered", "certificate.issued", "device.provisioned",
+                ])
             let deviceEvents = try await registry.events(subject: "device:Acme/E-1", limit: nil)
             #expect(deviceEvents.map(\.action) == ["device.registered", "device.provisioned"])
             #expect(deviceEvents.last?.fromState == "generated" && deviceEvents.last?.toState == "provisioned")
             #expect(deviceEvents.last?.detail == ["certificate": issued.record.serial])
             #expect(deviceEvents.last?.at == world.clock.now())
-            #expect(try await registry.events(subject: nil, limit: 2).map(\.action) == ["ecosystem.created", "certificate.issued"])
+            #expect(
+                try await registry.events(subject: nil, limit: 2).map(\.action) == [
+                    "ecosystem.created", "certificate.issued",
+                ])
             #expect(try await registry.events(subject: "device:Acme/NONE", limit: nil).isEmpty)
 
             // Details with characters JSON must escape survive the round trip.
-            let detail = ["quote": "say \"hi\"", "slash": "a\\b/c", "newline": "1\n2\t3", "unicode": "Ünïcødé ✓", "empty": ""]
+            let detail = [
+                "quote": "say \"hi\"", "slash": "a\\b/c", "newline": "1\n2\t3", "unicode": "Ünïcødé ✓", "empty": "",
+            ]
             try await registry.record(
                 IssuanceUnit(
                     certificate: CertificateRecord(
                         issuer: "vendor-acme", serial: "7F02", profile: "device-identity", subject: "O=Acme",
-                        notBefore: world.clock.now(), notAfter: world.clock.now(), keyFingerprint: issued.record.keyFingerprint,
+                        notBefore: world.clock.now(), notAfter: world.clock.now(),
+                        keyFingerprint: issued.record.keyFingerprint,
                         device: nil, der: [0x30, 0x00], status: .valid, issuedAt: world.clock.now()),
                     key: KeyRecord(
                         fingerprint: issued.record.keyFingerprint, subjectPublicKeyInfo: [], algorithm: .p256,
                         custody: .external, location: nil),
                     device: nil,
-                    events: [LifecycleEvent(at: world.clock.now(), actor: "test", action: "note", subject: "note:1", detail: detail)]))
+                    events: [
+                        LifecycleEvent(
+                            at: world.clock.now(), actor: "test", action: "note", subject: "note:1", detail: detail)
+                    ]))
             #expect(try await registry.events(subject: "note:1", limit: nil).first?.detail == detail)
         }
     }

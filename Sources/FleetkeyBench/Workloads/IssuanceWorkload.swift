@@ -1,6 +1,7 @@
 import FleetkeyCore
 import FleetkeyCustody
 import FleetkeySQLite
+import FleetkeyTesting
 import Foundation
 
 /// Issuance end to end, in process: parse, proof of possession, policy, build, lint, sign, persist to SQLite.
@@ -14,7 +15,10 @@ enum IssuanceWorkload {
         var issued: Int
     }
 
-    static func run(count: Int, workers: Int, scratch: URL) async throws -> Result {
+    /// Where issuance records: the SQLite registry (the product's default), or memory (the core alone, for diagnosis).
+    enum Registry { case sqlite, memory }
+
+    static func run(count: Int, workers: Int, scratch: URL, registry kind: Registry = .sqlite) async throws -> Result {
         let directory = scratch.appendingPathComponent("issuance-\(count)-\(workers)")
         try? FileManager.default.removeItem(at: directory)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -22,7 +26,8 @@ enum IssuanceWorkload {
 
         let policy = try EcosystemPolicy(
             ecosystem: "Bench", baseURL: "http://127.0.0.1:8080", hardwareModuleType: "2.25.1")
-        let registry = try SQLiteRegistry(path: directory.appendingPathComponent("registry.sqlite").path)
+        let registry: any RegistryStore =
+            kind == .sqlite ? try SQLiteRegistry(path: directory.appendingPathComponent("registry.sqlite").path) : InMemoryRegistry()
         let keystore = try SoftwareKeystore(
             directory: directory.appendingPathComponent("keys"), passphrase: Passphrase("benchmark passphrase"),
             cost: ScryptCost(log2N: ScryptCost.minimumLog2N))

@@ -12,10 +12,10 @@ import X509
 
 /// OCSP responses per second over HTTP/1.1 keep-alive on loopback, from wrk, with N known serials.
 ///
-/// The same run measures two references under the same load generator: a trivial route on the same
-/// Hummingbird server (the HTTP stack's own ceiling) and `openssl ocsp -index ... -port` answering the same
-/// requests over the same serials (a peer responder). openssl's responder binds every interface, so it runs in a
-/// private network namespace (`unshare -n`) together with its wrk.
+/// The same run measures two references: a trivial route on the same Hummingbird server under the same wrk (the
+/// HTTP stack's own ceiling), and `openssl ocsp -index ... -port` answering a request of the same kind over the
+/// same serials (a peer responder). openssl's responder binds every interface, so it runs in a private network
+/// namespace (`unshare -n`) with its load generator; it closes every connection, so that generator is `ab`.
 enum OCSPWorkload {
     struct Result {
         var rate: Double
@@ -87,7 +87,7 @@ enum OCSPWorkload {
         let peer = try openssl(
             serials: serials, directory: directory, authority: authority, responder: signer.certificate,
             responderKey: try custody.exportedPEMForBenchmark(try await responderReference(world, signer.certificate)),
-            script: script, requests: requestsFile, seconds: seconds)
+            firstRequest: bodies[1], seconds: seconds)
         return Result(rate: ocsp.rate, p99Milliseconds: ocsp.p99Milliseconds, trivialRate: trivial.rate, opensslRate: peer, peakMiB: peak)
     }
 
@@ -169,7 +169,7 @@ enum OCSPWorkload {
     /// `openssl ocsp` as a responder over an index of the same serials, loaded by wrk inside `unshare -n`.
     static func openssl(
         serials: [[UInt8]], directory: URL, authority: CertificateAuthority, responder: Certificate, responderKey: String,
-        script: URL, requests: URL, seconds: Int
+        firstRequest: [UInt8], seconds: Int
     ) throws -> Double? {
         var index = ""
         index.reserveCapacity(serials.count * 70)
@@ -182,21 +182,23 @@ enum OCSPWorkload {
         try responder.pemString().write(to: directory.appendingPathComponent("responder.pem"), atomically: true, encoding: .utf8)
         try responderKey.write(to: directory.appendingPathComponent("responder.key"), atomically: true, encoding: .utf8)
         let d = directory.path
+        // openssl's responder answers one request per connection and closes it without a Content-Length, which wrk
+        // cannot count; ApacheBench (`ab`) handles that, so it drives openssl, with the same concurrency and requests.
         let shell = """
-            set -e
             ip link set lo up
             openssl ocsp -index \(d)/index.txt -port 18888 -rsigner \(d)/responder.pem -rkey \(d)/responder.key \
                 -CA \(d)/ca.pem -ndays 1 >/dev/null 2>&1 &
             responder=$!
-            for i in $(seq 1 240); do
-                curl -s -o /dev/null -X POST --data-binary @/dev/null http://127.0.0.1:18888/ && break
-                sleep 0.5
-            done
-            OCSP_REQUESTS=\(requests.path) wrk -t1 -c32 -d\(seconds)s --latency -s \(script.path) http://127.0.0.1:18888/
+            for i in $(seq 1 240); do (exec 3<>/dev/tcp/127.0.0.1/18888) 2>/dev/null && break; sleep 0.5; done
+            ab -q -l -t \(seconds) -n 100000000 -c 32 -p \(d)/request.der -T application/ocsp-request http://127.0.0.1:18888/ 2>&1
             kill $responder
             """
+        try Data(firstRequest).write(to: directory.appendingPathComponent("request.der"))
         let output = try run("/usr/bin/unshare", ["-n", "bash", "-c", shell], environment: [:])
-        return try parseWrk(output).rate
+        for line in output.split(separator: "\n") where line.hasPrefix("Requests per second:") {
+            return line.split(separator: " ", omittingEmptySubsequences: true).dropFirst(3).first.flatMap { Double($0) }
+        }
+        throw FleetkeyError(.storage, "could not read ab's output for the openssl responder:\n\(output)")
     }
 
     static func run(_ executable: String, _ arguments: [String], environment: [String: String]) throws -> String {

@@ -40,7 +40,8 @@ extension IssueCommand {
                     + "must carry its own hardwareModuleName)")
         }
         guard let outDir else {
-            throw FleetkeyError(.invalidArgument, "--csr-dir needs --out-dir: the directory to write the certificates to")
+            throw FleetkeyError(
+                .invalidArgument, "--csr-dir needs --out-dir: the directory to write the certificates to")
         }
         let requests = try Self.requestFiles(in: requestDirectory)
         let outURL = URL(fileURLWithPath: outDir, isDirectory: true)
@@ -68,7 +69,8 @@ extension IssueCommand {
                         request: request.path, certificate: target.path, serial: issued.record.serial,
                         device: issued.device.id.description))
             } catch let error as FleetkeyError {
-                let stopped = "\(result.issued.count) of \(requests.count) issued before it, each recorded and written to \(outURL.path)"
+                let stopped =
+                    "\(result.issued.count) of \(requests.count) issued before it, each recorded and written to \(outURL.path)"
                 guard keepGoing, error.code != .storage else {
                     throw FleetkeyError(error.code, "request '\(request.path)': \(error.reason) (\(stopped))")
                 }
@@ -82,7 +84,8 @@ extension IssueCommand {
                 let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
                 Output.progress(
                     "issue: \(done)/\(requests.count) requests, \(result.issued.count) issued, "
-                        + "\(result.refused.count) refused, \(String(format: "%.0f", Double(done) / max(seconds, 0.001)))/s")
+                        + "\(result.refused.count) refused, \(String(format: "%.0f", Double(done) / max(seconds, 0.001)))/s"
+                )
             }
         }
 
@@ -90,7 +93,9 @@ extension IssueCommand {
             try Output.json(result)
         } else {
             Output.line("Issued \(result.issued.count) certificate(s) into \(outURL.path)")
-            if !result.refused.isEmpty { Output.line("Refused \(result.refused.count) request(s); see the errors above") }
+            if !result.refused.isEmpty {
+                Output.line("Refused \(result.refused.count) request(s); see the errors above")
+            }
         }
         if !result.refused.isEmpty {
             throw FleetkeyError(
@@ -121,7 +126,8 @@ extension IssueCommand {
             if let other = seen[stem] {
                 throw FleetkeyError(
                     .invalidArgument,
-                    "requests '\(other)' and '\(request.lastPathComponent)' would both be written to \(stem).pem: rename one")
+                    "requests '\(other)' and '\(request.lastPathComponent)' would both be written to \(stem).pem: rename one"
+                )
             }
             seen[stem] = request.lastPathComponent
         }

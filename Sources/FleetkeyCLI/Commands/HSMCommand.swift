@@ -32,14 +32,20 @@ struct HSMCheck: FleetkeyCommand {
             let attributes = report.attributes
             func yesNo(_ value: Bool?) -> String { value.map { $0 ? "yes" : "no" } ?? "not reported" }
             Output.line("Key        \(report.uri)")
-            Output.line("Token      '\(report.token.label)' (\(report.token.manufacturer) \(report.token.model), serial \(report.token.serial))")
+            Output.line(
+                "Token      '\(report.token.label)' (\(report.token.manufacturer) \(report.token.model), serial \(report.token.serial))"
+            )
             Output.line("Module     \(report.modulePath)")
-            Output.line("Algorithm  \(report.algorithm), id \(report.id ?? "-"), key fingerprint \(report.publicKeyFingerprint)")
+            Output.line(
+                "Algorithm  \(report.algorithm), id \(report.id ?? "-"), key fingerprint \(report.publicKeyFingerprint)"
+            )
             Output.line("  sensitive          \(yesNo(attributes.sensitive))")
             Output.line("  extractable        \(yesNo(attributes.extractable))")
             Output.line("  never-extractable  \(yesNo(attributes.neverExtractable))")
             Output.line("  always-sensitive   \(yesNo(attributes.alwaysSensitive))")
-            Output.line("  local              \(yesNo(attributes.local))\(attributes.local == true ? " (generated on the token)" : "")")
+            Output.line(
+                "  local              \(yesNo(attributes.local))\(attributes.local == true ? " (generated on the token)" : "")"
+            )
             Output.line("  private object     \(yesNo(attributes.privateObject))")
             Output.line("  CKA_VALUE          \(report.valueReadable ? "READABLE" : "refused by the token")")
             if report.custodyProven {

@@ -5,9 +5,10 @@
 public struct VendorName: Hashable, Sendable, Codable, CustomStringConvertible, Comparable {
     public let value: String
 
+    private static let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -._".utf8)
+
     public init(_ value: String) throws {
-        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -._")
-        guard (1...64).contains(value.count), value.allSatisfy(allowed.contains),
+        guard (1...64).contains(value.utf8.count), value.utf8.allSatisfy(Self.allowed.contains),
             value.first != " ", value.last != " "
         else {
             throw FleetkeyError(
@@ -43,9 +44,10 @@ public struct VendorName: Hashable, Sendable, Codable, CustomStringConvertible, 
 public struct DeviceSerial: Hashable, Sendable, Codable, CustomStringConvertible, Comparable {
     public let value: String
 
+    private static let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.:".utf8)
+
     public init(_ value: String) throws {
-        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.:")
-        guard (1...64).contains(value.count), value.allSatisfy(allowed.contains) else {
+        guard (1...64).contains(value.utf8.count), value.utf8.allSatisfy(Self.allowed.contains) else {
             throw FleetkeyError(
                 .subjectRejected,
                 "device serial '\(value)' is invalid: subject serialNumber must be 1-64 characters of "

@@ -96,11 +96,9 @@ public struct PolicyDate: Codable, Sendable, Hashable, Comparable, CustomStringC
         self.init(year: parts[0], month: parts[1], day: parts[2])
     }
 
-    /// Midnight UTC at the start of this day.
+    /// Midnight UTC at the start of this day (integer civil-date arithmetic: issuance checks sunsets on its hot path).
     public var date: Date {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        return calendar.date(from: DateComponents(year: year, month: month, day: day))!
+        Date(timeIntervalSince1970: Double(X509Time.days(fromCivil: year, month, day) * 86_400))
     }
 
     public var description: String {

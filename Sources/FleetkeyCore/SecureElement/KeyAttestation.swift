@@ -46,7 +46,8 @@ public struct KeyAttestation: Sendable, Hashable {
         ) throws {
             guard nonce.count <= Self.maximumNonceLength else {
                 throw FleetkeyError(
-                    .invalidArgument, "an attestation nonce has at most \(Self.maximumNonceLength) bytes, not \(nonce.count)")
+                    .invalidArgument,
+                    "an attestation nonce has at most \(Self.maximumNonceLength) bytes, not \(nonce.count)")
             }
             self.elementID = elementID
             self.slot = slot
@@ -82,7 +83,8 @@ public struct KeyAttestation: Sendable, Hashable {
     public init(derEncoded bytes: [UInt8]) throws {
         do {
             let root = try DER.parse(bytes)
-            (statement, statementDER, signatureAlgorithm, signature) = try DER.sequence(root, identifier: .sequence) { nodes in
+            (statement, statementDER, signatureAlgorithm, signature) = try DER.sequence(root, identifier: .sequence) {
+                nodes in
                 guard let statementNode = nodes.next() else {
                     throw ASN1Error.invalidASN1Object(reason: "attestation has no statement")
                 }
@@ -97,7 +99,8 @@ public struct KeyAttestation: Sendable, Hashable {
         } catch let error as FleetkeyError {
             throw error
         } catch {
-            throw FleetkeyError(.malformedInput, "the key attestation is not a valid DER FleetkeyKeyAttestation: \(error)")
+            throw FleetkeyError(
+                .malformedInput, "the key attestation is not a valid DER FleetkeyKeyAttestation: \(error)")
         }
     }
 
@@ -160,7 +163,8 @@ public struct KeyAttestation: Sendable, Hashable {
         case .ecdsaWithSHA384: [1, 2, 840, 10045, 4, 3, 3]
         default:
             throw FleetkeyError(
-                .algorithmNotAllowed, "key attestations are signed with ecdsa-with-SHA256 or ecdsa-with-SHA384, not \(algorithm)")
+                .algorithmNotAllowed,
+                "key attestations are signed with ecdsa-with-SHA256 or ecdsa-with-SHA384, not \(algorithm)")
         }
     }
 

@@ -40,15 +40,18 @@ public struct KeyAttestationVerifier: Sendable {
     public func verify(_ attestation: KeyAttestation, _ expected: Expectations) throws -> KeyAttestation.Statement {
         let statement = attestation.statement
         let what = "key attestation from secure element '\(statement.elementID)' slot \(statement.slot)"
-        guard attestationKey.isValidSignature(
-            attestation.signature, for: attestation.statementDER, signatureAlgorithm: attestation.signatureAlgorithm)
+        guard
+            attestationKey.isValidSignature(
+                attestation.signature, for: attestation.statementDER, signatureAlgorithm: attestation.signatureAlgorithm
+            )
         else {
             throw FleetkeyError(
                 .attestationRejected,
                 "the \(what) is not signed by the trusted attestation key: it was altered, or another element made it")
         }
         guard statement.nonce == expected.nonce else {
-            throw FleetkeyError(.attestationRejected, "the \(what) answers another challenge (nonce): it may be a replay")
+            throw FleetkeyError(
+                .attestationRejected, "the \(what) answers another challenge (nonce): it may be a replay")
         }
         if let elementID = expected.elementID, elementID != statement.elementID {
             throw FleetkeyError(.attestationRejected, "the \(what) is about another element than '\(elementID)'")

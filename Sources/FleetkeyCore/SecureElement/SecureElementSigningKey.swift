@@ -34,7 +34,8 @@ struct SecureElementSigningKey: CustomPrivateKey, CustomStringConvertible {
     /// A key inside a secure element has no serialisation: asking for one is an error, never a leak.
     func serialize(into coder: inout DER.Serializer) throws {
         throw FleetkeyError(
-            .invalidArgument, "the key in slot \(slot) of secure element '\(element.elementID)' cannot leave the element")
+            .invalidArgument,
+            "the key in slot \(slot) of secure element '\(element.elementID)' cannot leave the element")
     }
 
     static func == (lhs: Self, rhs: Self) -> Bool {

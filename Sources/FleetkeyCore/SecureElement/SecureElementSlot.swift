@@ -49,7 +49,10 @@ public struct SecureElementSlotStatus: Sendable, Hashable {
     public var locked: Bool
     public var hasCertificate: Bool
 
-    public init(configuration: SecureElementSlotConfiguration, keyState: SecureElementKeyState, locked: Bool, hasCertificate: Bool) {
+    public init(
+        configuration: SecureElementSlotConfiguration, keyState: SecureElementKeyState, locked: Bool,
+        hasCertificate: Bool
+    ) {
         self.configuration = configuration
         self.keyState = keyState
         self.locked = locked

@@ -52,7 +52,9 @@ public enum SecureElementSlotRules {
     }
 
     /// The certificate must certify the slot's own key.
-    public static func checkCertificate(_ certificate: Certificate, matches key: Certificate.PublicKey, slot: Int, element: String)
+    public static func checkCertificate(
+        _ certificate: Certificate, matches key: Certificate.PublicKey, slot: Int, element: String
+    )
         throws
     {
         guard certificate.publicKey == key else {
@@ -64,7 +66,9 @@ public enum SecureElementSlotRules {
     }
 
     /// A slot key signs with the algorithm its key spec names (ecdsa-with-SHA256 for P-256, -SHA384 for P-384).
-    public static func checkAlgorithm(_ algorithm: Certificate.SignatureAlgorithm, for spec: KeySpec, slot: Int, element: String) throws {
+    public static func checkAlgorithm(
+        _ algorithm: Certificate.SignatureAlgorithm, for spec: KeySpec, slot: Int, element: String
+    ) throws {
         guard algorithm == spec.signatureAlgorithm else {
             throw FleetkeyError(
                 .algorithmNotAllowed,
@@ -83,12 +87,14 @@ public enum SecureElementSlotRules {
         for slot in slots {
             guard (0...15).contains(slot.slot), seen.insert(slot.slot).inserted else {
                 throw FleetkeyError(
-                    .invalidArgument, "secure element '\(element)': slot numbers must be 0...15, each used once (\(slot.slot))")
+                    .invalidArgument,
+                    "secure element '\(element)': slot numbers must be 0...15, each used once (\(slot.slot))")
             }
             guard slot.keySpec == .p256 || slot.keySpec == .p384 else {
                 throw FleetkeyError(
                     .algorithmNotAllowed,
-                    "secure element '\(element)' slot \(slot.slot): a slot holds an ecdsa-p256 or ecdsa-p384 key, not \(slot.keySpec)")
+                    "secure element '\(element)' slot \(slot.slot): a slot holds an ecdsa-p256 or ecdsa-p384 key, not \(slot.keySpec)"
+                )
             }
         }
     }
@@ -98,7 +104,8 @@ public enum SecureElementSlotRules {
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._")
         guard (1...64).contains(id.count), id.allSatisfy(allowed.contains), !id.hasPrefix(".") else {
             throw FleetkeyError(
-                .invalidArgument, "secure element id '\(id)' must be 1-64 letters, digits, '-', '.' or '_', not starting with '.'")
+                .invalidArgument,
+                "secure element id '\(id)' must be 1-64 letters, digits, '-', '.' or '_', not starting with '.'")
         }
     }
 

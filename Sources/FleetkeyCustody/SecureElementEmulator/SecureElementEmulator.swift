@@ -5,7 +5,7 @@ import SwiftASN1
 import X509
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A file-backed secure element, for the demo and for simulating large fleets quickly.
@@ -46,12 +46,15 @@ public final class SecureElementEmulator: SecureElement, @unchecked Sendable {
         guard !FileManager.default.fileExists(atPath: url.path) else {
             throw FleetkeyError(.alreadyExists, "secure element '\(elementID)' already exists in \(directory.path)")
         }
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let state = EmulatedElementFile(
             format: EmulatedElementFile.formatName, elementID: elementID,
             attestationKey: P256.Signing.PrivateKey().rawRepresentation.base64EncodedString(),
             slots: slots.sorted { $0.slot < $1.slot }.map {
-                .init(configuration: $0, keyState: .empty, locked: false, privateKey: nil, publicKey: nil, certificate: nil)
+                .init(
+                    configuration: $0, keyState: .empty, locked: false, privateKey: nil, publicKey: nil,
+                    certificate: nil)
             },
             createdAt: Date())
         let element = SecureElementEmulator(elementID: elementID, fileURL: url, state: state)
@@ -106,7 +109,8 @@ public final class SecureElementEmulator: SecureElement, @unchecked Sendable {
         -> Certificate.Signature
     {
         try read(slot, .sign) { entry in
-            try SecureElementSlotRules.checkAlgorithm(algorithm, for: entry.configuration.keySpec, slot: slot, element: elementID)
+            try SecureElementSlotRules.checkAlgorithm(
+                algorithm, for: entry.configuration.keySpec, slot: slot, element: elementID)
             return try Self.privateKey(entry).sign(bytes: message, signatureAlgorithm: algorithm)
         }
     }
@@ -116,7 +120,8 @@ public final class SecureElementEmulator: SecureElement, @unchecked Sendable {
         try serializer.serialize(certificate)
         let der = Data(serializer.serializedBytes).base64EncodedString()
         try mutate(slot, .writeCertificate) { entry in
-            try SecureElementSlotRules.checkCertificate(certificate, matches: try Self.publicKey(entry), slot: slot, element: elementID)
+            try SecureElementSlotRules.checkCertificate(
+                certificate, matches: try Self.publicKey(entry), slot: slot, element: elementID)
             entry.certificate = der
         }
     }
@@ -142,7 +147,8 @@ public final class SecureElementEmulator: SecureElement, @unchecked Sendable {
         }
         // The emulator has no import path: every key in it was generated inside and none can be exported.
         let statement = try KeyAttestation.Statement(
-            elementID: elementID, slot: slot, purpose: entry.configuration.purpose, publicKey: try Self.publicKey(entry),
+            elementID: elementID, slot: slot, purpose: entry.configuration.purpose,
+            publicKey: try Self.publicKey(entry),
             generatedOnElement: true, neverExtractable: true, slotLocked: entry.locked, nonce: nonce)
         let signer = Certificate.PrivateKey(try attestationKey(attestationSecret))
         return try KeyAttestation(statement: statement, signatureAlgorithm: .ecdsaWithSHA256) { bytes in
@@ -173,7 +179,9 @@ public final class SecureElementEmulator: SecureElement, @unchecked Sendable {
     }
 
     /// Reads a slot under the lock after the rules allow `operation`.
-    private func read<Result>(_ slot: Int, _ operation: SecureElementSlotRules.Operation, _ body: (EmulatedElementFile.Slot) throws -> Result)
+    private func read<Result>(
+        _ slot: Int, _ operation: SecureElementSlotRules.Operation, _ body: (EmulatedElementFile.Slot) throws -> Result
+    )
         throws -> Result
     {
         try lock.withLock {
@@ -186,7 +194,8 @@ public final class SecureElementEmulator: SecureElement, @unchecked Sendable {
     /// Changes a slot under the lock after the rules allow `operation`, and writes the element to disk before
     /// the change counts: if the write fails, the element is as it was.
     private func mutate<Result>(
-        _ slot: Int, _ operation: SecureElementSlotRules.Operation, _ body: (inout EmulatedElementFile.Slot) throws -> Result
+        _ slot: Int, _ operation: SecureElementSlotRules.Operation,
+        _ body: (inout EmulatedElementFile.Slot) throws -> Result
     ) throws -> Result {
         try lock.withLock {
             guard let index = state.slots.firstIndex(where: { $0.configuration.slot == slot }) else {
@@ -207,9 +216,16 @@ public final class SecureElementEmulator: SecureElement, @unchecked Sendable {
         encoder.outputFormatting = [.sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
         let data = try encoder.encode(state)
-        let temporary = fileURL.deletingLastPathComponent().appendingPathComponent(".\(elementID).\(UUID().uuidString).tmp")
-        guard FileManager.default.createFile(atPath: temporary.path, contents: data, attributes: [.posixPermissions: 0o600]) else {
-            throw FleetkeyError(.storage, "cannot write the state of emulated secure element '\(elementID)' in \(temporary.deletingLastPathComponent().path)")
+        let temporary = fileURL.deletingLastPathComponent().appendingPathComponent(
+            ".\(elementID).\(UUID().uuidString).tmp")
+        guard
+            FileManager.default.createFile(
+                atPath: temporary.path, contents: data, attributes: [.posixPermissions: 0o600])
+        else {
+            throw FleetkeyError(
+                .storage,
+                "cannot write the state of emulated secure element '\(elementID)' in \(temporary.deletingLastPathComponent().path)"
+            )
         }
         guard rename(temporary.path, fileURL.path) == 0 else {
             try? FileManager.default.removeItem(at: temporary)
@@ -228,7 +244,8 @@ public final class SecureElementEmulator: SecureElement, @unchecked Sendable {
 
     private static func privateKey(_ entry: EmulatedElementFile.Slot) throws -> Certificate.PrivateKey {
         guard let secret = entry.privateKey.flatMap({ Data(base64Encoded: $0) }) else {
-            throw FleetkeyError(.malformedInput, "the key in slot \(entry.configuration.slot) is missing from the element's state")
+            throw FleetkeyError(
+                .malformedInput, "the key in slot \(entry.configuration.slot) is missing from the element's state")
         }
         do {
             if entry.configuration.keySpec == .p384 {
@@ -236,20 +253,25 @@ public final class SecureElementEmulator: SecureElement, @unchecked Sendable {
             }
             return Certificate.PrivateKey(try P256.Signing.PrivateKey(rawRepresentation: secret))
         } catch {
-            throw FleetkeyError(.malformedInput, "the key in slot \(entry.configuration.slot) of the element's state is damaged")
+            throw FleetkeyError(
+                .malformedInput, "the key in slot \(entry.configuration.slot) of the element's state is damaged")
         }
     }
 
     private static func publicKey(_ entry: EmulatedElementFile.Slot) throws -> Certificate.PublicKey {
         guard let spki = entry.publicKey.flatMap({ Data(base64Encoded: $0) }) else {
-            throw FleetkeyError(.malformedInput, "the public key of slot \(entry.configuration.slot) is missing from the element's state")
+            throw FleetkeyError(
+                .malformedInput,
+                "the public key of slot \(entry.configuration.slot) is missing from the element's state")
         }
         return try Certificate.PublicKey(derEncoded: Array(spki))
     }
 
     private func attestationKey(_ secret: String) throws -> P256.Signing.PrivateKey {
-        guard let bytes = Data(base64Encoded: secret), let key = try? P256.Signing.PrivateKey(rawRepresentation: bytes) else {
-            throw FleetkeyError(.malformedInput, "the attestation key of emulated secure element '\(elementID)' is damaged")
+        guard let bytes = Data(base64Encoded: secret), let key = try? P256.Signing.PrivateKey(rawRepresentation: bytes)
+        else {
+            throw FleetkeyError(
+                .malformedInput, "the attestation key of emulated secure element '\(elementID)' is damaged")
         }
         return key
     }

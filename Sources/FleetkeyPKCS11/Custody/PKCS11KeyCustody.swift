@@ -22,12 +22,15 @@ public final class PKCS11KeyCustody: KeyCustody {
 
     public static let referencePrefix = "pkcs11:"
 
-    public init(generatingIn target: PKCS11URI? = nil, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+    public init(
+        generatingIn target: PKCS11URI? = nil, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws {
         if let target {
             try Self.checkModule(target)
             if let type = target.type, type != .privateKey {
                 throw FleetkeyError(
-                    .invalidArgument, "a key URI names the private key: use type=private or leave type= out, not type=\(type.rawValue)")
+                    .invalidArgument,
+                    "a key URI names the private key: use type=private or leave type= out, not type=\(type.rawValue)")
             }
         }
         self.generationTarget = target
@@ -156,7 +159,8 @@ public final class PKCS11KeyCustody: KeyCustody {
         let uri = try PKCS11URI(parsing: reference)
         if let type = uri.type, type != .privateKey {
             throw FleetkeyError(
-                .invalidArgument, "a key URI names the private key: use type=private or leave type= out, not type=\(type.rawValue)")
+                .invalidArgument,
+                "a key URI names the private key: use type=private or leave type= out, not type=\(type.rawValue)")
         }
         return uri
     }
@@ -173,7 +177,9 @@ public final class PKCS11KeyCustody: KeyCustody {
         }
     }
 
-    private static func refuseExisting(label: String, id: [UInt8]?, in session: PKCS11Session, token: PKCS11Token) throws {
+    private static func refuseExisting(label: String, id: [UInt8]?, in session: PKCS11Session, token: PKCS11Token)
+        throws
+    {
         var taken = try session.findObjects([.ulong(CKA_CLASS, CKO_PRIVATE_KEY), .text(CKA_LABEL, label)])
         if let id { taken += try session.findObjects([.bytes(CKA_ID, id)]) }
         guard taken.isEmpty else {

@@ -30,7 +30,8 @@ func withTemplate<Result>(
     _ body: (UnsafeMutablePointer<CK_ATTRIBUTE>?, CK_ULONG) throws -> Result
 ) rethrows -> Result {
     let total = attributes.reduce(0) { $0 + $1.value.count }
-    let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(total, 1), alignment: MemoryLayout<CK_ULONG>.alignment)
+    let storage = UnsafeMutableRawBufferPointer.allocate(
+        byteCount: max(total, 1), alignment: MemoryLayout<CK_ULONG>.alignment)
     defer {
         storage.initializeMemory(as: UInt8.self, repeating: 0)
         storage.deallocate()
@@ -43,7 +44,8 @@ func withTemplate<Result>(
         attribute.value.withUnsafeBytes { source in
             if let base = source.baseAddress { start.copyMemory(from: base, byteCount: source.count) }
         }
-        cAttributes.append(CK_ATTRIBUTE(type: attribute.type, pValue: start, ulValueLen: CK_ULONG(attribute.value.count)))
+        cAttributes.append(
+            CK_ATTRIBUTE(type: attribute.type, pValue: start, ulValueLen: CK_ULONG(attribute.value.count)))
         offset += attribute.value.count
     }
     return try cAttributes.withUnsafeMutableBufferPointer { buffer in

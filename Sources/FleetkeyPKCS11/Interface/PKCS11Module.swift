@@ -3,7 +3,7 @@ import FleetkeyCore
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A PKCS#11 module (a "Cryptoki library", v2.40 base specification §5.4) loaded with dlopen.
@@ -31,7 +31,8 @@ final class PKCS11Module: @unchecked Sendable {
         guard path.hasPrefix("/") else {
             throw FleetkeyError(
                 .invalidArgument,
-                "PKCS#11 module-path '\(path)' must be an absolute path (for SoftHSM2: /usr/lib/softhsm/libsofthsm2.so)")
+                "PKCS#11 module-path '\(path)' must be an absolute path (for SoftHSM2: /usr/lib/softhsm/libsofthsm2.so)"
+            )
         }
         let canonical = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
         return try loadLock.withLock {
@@ -161,7 +162,8 @@ final class PKCS11Module: @unchecked Sendable {
             guard let info = try? tokenInfo(slot) else { continue }
             guard info.flags & CKF_TOKEN_INITIALIZED != 0 else { continue }
             seen.append(info.label)
-            guard uri.token.map({ $0 == info.label }) ?? true, uri.manufacturer.map({ $0 == info.manufacturer }) ?? true,
+            guard uri.token.map({ $0 == info.label }) ?? true,
+                uri.manufacturer.map({ $0 == info.manufacturer }) ?? true,
                 uri.model.map({ $0 == info.model }) ?? true, uri.serial.map({ $0 == info.serial }) ?? true
             else { continue }
             if uri.slotDescription != nil || uri.slotManufacturer != nil {
@@ -176,7 +178,9 @@ final class PKCS11Module: @unchecked Sendable {
             throw FleetkeyError(
                 .custodyUnavailable,
                 "no PKCS#11 token matches \(uri.tokenDescription) in module '\(path)' "
-                    + (seen.isEmpty ? "(the module has no initialised token)" : "(tokens present: \(seen.map { "'\($0)'" }.joined(separator: ", ")))")
+                    + (seen.isEmpty
+                        ? "(the module has no initialised token)"
+                        : "(tokens present: \(seen.map { "'\($0)'" }.joined(separator: ", ")))")
                     + "; check the URI's token= attribute, or that the token is inserted; nothing was signed")
         }
         guard matches.count == 1 else {

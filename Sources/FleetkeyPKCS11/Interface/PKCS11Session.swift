@@ -10,7 +10,8 @@ struct PKCS11Session {
 
     func state() throws -> CK_STATE {
         var info = CK_SESSION_INFO()
-        try PKCS11Module.check("C_GetSessionInfo", try module.function(\.C_GetSessionInfo, "C_GetSessionInfo")(handle, &info))
+        try PKCS11Module.check(
+            "C_GetSessionInfo", try module.function(\.C_GetSessionInfo, "C_GetSessionInfo")(handle, &info))
         return info.state
     }
 
@@ -131,7 +132,8 @@ struct PKCS11Session {
     }
 
     func destroyObject(_ object: CK_OBJECT_HANDLE) throws {
-        try PKCS11Module.check("C_DestroyObject", try module.function(\.C_DestroyObject, "C_DestroyObject")(handle, object))
+        try PKCS11Module.check(
+            "C_DestroyObject", try module.function(\.C_DestroyObject, "C_DestroyObject")(handle, object))
     }
 
     func close() {

@@ -33,7 +33,9 @@ final class PKCS11Token: @unchecked Sendable {
     var name: String { "PKCS#11 token '\(info.label)'" }
 
     /// Runs `body` in a logged-in session. `operation` says, for error messages, what was being done.
-    func withSession<Result>(pin: PKCS11PIN, _ operation: String, _ body: (PKCS11Session) throws -> Result) throws -> Result {
+    func withSession<Result>(pin: PKCS11PIN, _ operation: String, _ body: (PKCS11Session) throws -> Result) throws
+        -> Result
+    {
         try lock.withLock {
             do {
                 let session = try openSession()

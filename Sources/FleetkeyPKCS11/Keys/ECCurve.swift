@@ -19,7 +19,8 @@ enum ECCurve: Sendable, CaseIterable {
         default:
             throw FleetkeyError(
                 .algorithmNotAllowed,
-                "PKCS#11 custody makes ECDSA keys (p256, p384, p521), not \(spec); choose one of those with --algorithm")
+                "PKCS#11 custody makes ECDSA keys (p256, p384, p521), not \(spec); choose one of those with --algorithm"
+            )
         }
     }
 

@@ -27,7 +27,8 @@ enum ECDSASignature {
         guard raw.count == 2 * coordinateLength else {
             throw FleetkeyError(
                 .custodyUnavailable,
-                "the token returned a \(raw.count)-byte ECDSA signature where \(2 * coordinateLength) bytes were expected")
+                "the token returned a \(raw.count)-byte ECDSA signature where \(2 * coordinateLength) bytes were expected"
+            )
         }
         var serializer = DER.Serializer()
         try serializer.appendConstructedNode(identifier: .sequence) { coder in

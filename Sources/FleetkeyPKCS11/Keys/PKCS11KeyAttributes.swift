@@ -33,6 +33,7 @@ public struct PKCS11KeyAttributes: Sendable, Hashable, Codable {
 
     /// Whether the key was born on the token and can never leave it.
     public var bornInsideAndUnextractable: Bool {
-        local == true && neverExtractable == true && extractable == false && sensitive == true && alwaysSensitive == true
+        local == true && neverExtractable == true && extractable == false && sensitive == true
+            && alwaysSensitive == true
     }
 }

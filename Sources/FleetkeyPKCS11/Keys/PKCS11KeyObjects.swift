@@ -24,7 +24,8 @@ struct PKCS11KeyObjects {
         guard privateKeys.count == 1 else {
             throw FleetkeyError(
                 .invalidArgument,
-                "\(privateKeys.count) private keys on the token match \(uri.objectDescription); add id= to the URI to choose one")
+                "\(privateKeys.count) private keys on the token match \(uri.objectDescription); add id= to the URI to choose one"
+            )
         }
         let id = try session.attribute(CKA_ID, of: privateKey).bytes
         let label = try session.attribute(CKA_LABEL, of: privateKey).text

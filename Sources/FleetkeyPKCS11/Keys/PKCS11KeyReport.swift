@@ -32,7 +32,9 @@ public struct PKCS11KeyReport: Sendable, Hashable, Codable {
     static func findings(_ attributes: PKCS11KeyAttributes, valueReadable: Bool) -> [String] {
         var findings: [String] = []
         if attributes.sensitive != true { findings.append("CKA_SENSITIVE is not true: the token may reveal the key") }
-        if attributes.extractable != false { findings.append("CKA_EXTRACTABLE is not false: the key may be wrapped out") }
+        if attributes.extractable != false {
+            findings.append("CKA_EXTRACTABLE is not false: the key may be wrapped out")
+        }
         if attributes.neverExtractable != true {
             findings.append("CKA_NEVER_EXTRACTABLE is not true: the key was extractable at some time")
         }

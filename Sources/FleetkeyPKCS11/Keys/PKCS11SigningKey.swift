@@ -38,7 +38,10 @@ struct PKCS11SigningKey: CustomPrivateKey, CustomStringConvertible {
             return try session.sign(mechanism: CKM_ECDSA, key: objects.privateKey, data: digest)
         }
         let signature = try ECDSASignature.signature(raw: raw, curve: curve, algorithm: signatureAlgorithm)
-        guard publicKey.isValidSignature(signature.rawRepresentation, for: message, signatureAlgorithm: signatureAlgorithm) else {
+        guard
+            publicKey.isValidSignature(
+                signature.rawRepresentation, for: message, signatureAlgorithm: signatureAlgorithm)
+        else {
             throw FleetkeyError(
                 .custodyUnavailable,
                 "\(token.name) returned a signature that does not verify with the public key of \(uri.objectDescription): "
@@ -53,7 +56,8 @@ struct PKCS11SigningKey: CustomPrivateKey, CustomStringConvertible {
 
     /// A key in a token has no serialisation: asking for one is an error, never a leak.
     func serialize(into coder: inout DER.Serializer) throws {
-        throw FleetkeyError(.invalidArgument, "the PKCS#11 key \(uri.objectDescription) is not extractable and cannot be serialised")
+        throw FleetkeyError(
+            .invalidArgument, "the PKCS#11 key \(uri.objectDescription) is not extractable and cannot be serialised")
     }
 
     static func == (lhs: Self, rhs: Self) -> Bool {

@@ -29,7 +29,8 @@ public final class PKCS11SecureElement: SecureElement {
     static let application = "fleetkey-secure-element"
     static let format = "fleetkey-secure-element/1"
 
-    private init(elementID: String, configuration: [SecureElementSlotConfiguration], token: PKCS11Token, pin: PKCS11PIN) {
+    private init(elementID: String, configuration: [SecureElementSlotConfiguration], token: PKCS11Token, pin: PKCS11PIN)
+    {
         self.elementID = elementID
         self.configuration = configuration.sorted { $0.slot < $1.slot }
         self.token = token
@@ -66,7 +67,8 @@ public final class PKCS11SecureElement: SecureElement {
 
     /// Opens an element made earlier by ``create(token:elementID:slots:environment:)``.
     public static func open(
-        token tokenURI: PKCS11URI, elementID: String, environment: [String: String] = ProcessInfo.processInfo.environment
+        token tokenURI: PKCS11URI, elementID: String,
+        environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws -> PKCS11SecureElement {
         try SecureElementSlotRules.checkElementID(elementID)
         let (token, pin) = try PKCS11KeyCustody(environment: environment).connect(tokenURI)
@@ -83,7 +85,8 @@ public final class PKCS11SecureElement: SecureElement {
         guard let descriptor = try? JSONDecoder().decode(Descriptor.self, from: Data(bytes)),
             descriptor.format == format, descriptor.elementID == elementID
         else {
-            throw FleetkeyError(.malformedInput, "the configuration of secure element '\(elementID)' on \(token.name) is damaged")
+            throw FleetkeyError(
+                .malformedInput, "the configuration of secure element '\(elementID)' on \(token.name) is damaged")
         }
         return PKCS11SecureElement(elementID: elementID, configuration: descriptor.slots, token: token, pin: pin)
     }
@@ -107,7 +110,8 @@ public final class PKCS11SecureElement: SecureElement {
         return try token.withSession(pin: pin, "generate a key in slot \(slot) of '\(elementID)'") { session in
             try SecureElementSlotRules.check(.generateKey, try status(config, in: session), element: elementID)
             return try PKCS11KeyGeneration.generate(
-                try ECCurve(config.keySpec), label: slotLabel(slot), id: SystemRandomSource().bytes(count: 16), in: session
+                try ECCurve(config.keySpec), label: slotLabel(slot), id: SystemRandomSource().bytes(count: 16),
+                in: session
             ).publicKey
         }
     }
@@ -128,7 +132,8 @@ public final class PKCS11SecureElement: SecureElement {
         let digest = try ECDSASignature.digest(message, for: algorithm)
         let raw = try token.withSession(pin: pin, "sign with slot \(slot) of '\(elementID)'") { session in
             try SecureElementSlotRules.check(.sign, try status(config, in: session), element: elementID)
-            return try session.sign(mechanism: CKM_ECDSA, key: try keyObjects(slotName(slot), in: session).privateKey, data: digest)
+            return try session.sign(
+                mechanism: CKM_ECDSA, key: try keyObjects(slotName(slot), in: session).privateKey, data: digest)
         }
         return try ECDSASignature.signature(raw: raw, curve: try ECCurve(config.keySpec), algorithm: algorithm)
     }
@@ -150,7 +155,8 @@ public final class PKCS11SecureElement: SecureElement {
             let previous = try find(CKO_CERTIFICATE, slotLabel(slot), in: session)
             _ = try session.createObject([
                 .ulong(CKA_CLASS, CKO_CERTIFICATE), .ulong(CKA_CERTIFICATE_TYPE, CKC_X_509), .bool(CKA_TOKEN, true),
-                .bool(CKA_PRIVATE, false), .text(CKA_LABEL, slotLabel(slot)), .bytes(CKA_SUBJECT, subject.serializedBytes),
+                .bool(CKA_PRIVATE, false), .text(CKA_LABEL, slotLabel(slot)),
+                .bytes(CKA_SUBJECT, subject.serializedBytes),
                 .bytes(CKA_ISSUER, issuer.serializedBytes), .bytes(CKA_SERIAL_NUMBER, serial.serializedBytes),
                 .bytes(CKA_VALUE, value.serializedBytes),
             ])
@@ -160,7 +166,8 @@ public final class PKCS11SecureElement: SecureElement {
 
     public func readCertificate(inSlot slot: Int) throws -> Certificate? {
         _ = try slotConfiguration(slot)
-        let der = try token.withSession(pin: pin, "read the certificate in slot \(slot) of '\(elementID)'") { session -> [UInt8]? in
+        let der = try token.withSession(pin: pin, "read the certificate in slot \(slot) of '\(elementID)'") {
+            session -> [UInt8]? in
             guard let object = try find(CKO_CERTIFICATE, slotLabel(slot), in: session).first else { return nil }
             return try session.attribute(CKA_VALUE, of: object).bytes
         }
@@ -192,7 +199,8 @@ public final class PKCS11SecureElement: SecureElement {
             let attestationKey = try keyObjects("attestation", in: session).privateKey
             return try KeyAttestation(statement: statement, signatureAlgorithm: .ecdsaWithSHA256) { bytes in
                 let raw = try session.sign(
-                    mechanism: CKM_ECDSA, key: attestationKey, data: try ECDSASignature.digest(bytes, for: .ecdsaWithSHA256))
+                    mechanism: CKM_ECDSA, key: attestationKey,
+                    data: try ECDSASignature.digest(bytes, for: .ecdsaWithSHA256))
                 return try ECDSASignature.signature(raw: raw, curve: .p256, algorithm: .ecdsaWithSHA256)
             }
         }
@@ -231,7 +239,9 @@ public final class PKCS11SecureElement: SecureElement {
         return config
     }
 
-    private func status(_ config: SecureElementSlotConfiguration, in session: PKCS11Session) throws -> SecureElementSlotStatus {
+    private func status(_ config: SecureElementSlotConfiguration, in session: PKCS11Session) throws
+        -> SecureElementSlotStatus
+    {
         let name = slotName(config.slot)
         let zeroized = try !find(CKO_DATA, label("\(name).zeroized"), in: session).isEmpty
         let locked = try !find(CKO_DATA, label("\(name).locked"), in: session).isEmpty
@@ -242,7 +252,9 @@ public final class PKCS11SecureElement: SecureElement {
             hasCertificate: certificate)
     }
 
-    private func find(_ objectClass: CK_OBJECT_CLASS, _ label: String, in session: PKCS11Session) throws -> [CK_OBJECT_HANDLE] {
+    private func find(_ objectClass: CK_OBJECT_CLASS, _ label: String, in session: PKCS11Session) throws
+        -> [CK_OBJECT_HANDLE]
+    {
         try session.findObjects([.ulong(CKA_CLASS, objectClass), .text(CKA_LABEL, label)])
     }
 
@@ -257,7 +269,8 @@ public final class PKCS11SecureElement: SecureElement {
 
     private func createMarker(_ name: String, value: [UInt8], in session: PKCS11Session) throws {
         _ = try session.createObject([
-            .ulong(CKA_CLASS, CKO_DATA), .bool(CKA_TOKEN, true), .bool(CKA_PRIVATE, true), .text(CKA_LABEL, label(name)),
+            .ulong(CKA_CLASS, CKO_DATA), .bool(CKA_TOKEN, true), .bool(CKA_PRIVATE, true),
+            .text(CKA_LABEL, label(name)),
             .text(CKA_APPLICATION, Self.application), .bytes(CKA_VALUE, value),
         ])
     }

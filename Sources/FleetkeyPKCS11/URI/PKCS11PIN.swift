@@ -3,11 +3,12 @@ import Foundation
 
 /// A token's user PIN, held only as long as the keys that need it.
 ///
-/// It prints as `<PIN redacted>` however it is printed or dumped, is not `Codable`, and is handed to the token
-/// only inside C_Login. The PIN comes from the URI's `pin-source` file (RFC 7512 §2.3) or from the
+/// It prints as `<PIN redacted>` however it is printed or dumped, is not `Codable`, is handed to the token only
+/// inside C_Login, and its bytes are overwritten when the last reference goes away. The PIN comes from the URI's `pin-source` file (RFC 7512 §2.3) or from the
 /// FLEETKEY_PKCS11_PIN environment variable, never from a command-line argument.
-public struct PKCS11PIN: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
-    let bytes: [UInt8]
+public final class PKCS11PIN: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    // Written only by init and deinit, so sharing it between threads is safe.
+    nonisolated(unsafe) private(set) var bytes: [UInt8]
 
     /// The environment variable Fleetkey reads the PIN from.
     public static let environmentVariable = "FLEETKEY_PKCS11_PIN"
@@ -16,9 +17,13 @@ public struct PKCS11PIN: Sendable, CustomStringConvertible, CustomDebugStringCon
         self.bytes = bytes
     }
 
+    deinit {
+        for index in bytes.indices { bytes[index] = 0 }
+    }
+
     public var description: String { "<PIN redacted>" }
     public var debugDescription: String { description }
-    public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }
+    public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .class) }
 
     /// The PIN for a URI: its `pin-source` file when it names one, else FLEETKEY_PKCS11_PIN.
     public static func resolve(for uri: PKCS11URI, environment: [String: String]) throws -> PKCS11PIN {
@@ -55,7 +60,8 @@ public struct PKCS11PIN: Sendable, CustomStringConvertible, CustomDebugStringCon
         do {
             attributes = try FileManager.default.attributesOfItem(atPath: path)
         } catch {
-            throw FleetkeyError(.keyAccessDenied, "pin-source file '\(path)' cannot be read: it does not exist or is not accessible")
+            throw FleetkeyError(
+                .keyAccessDenied, "pin-source file '\(path)' cannot be read: it does not exist or is not accessible")
         }
         guard attributes[.type] as? FileAttributeType == .typeRegular else {
             throw FleetkeyError(.keyAccessDenied, "pin-source '\(path)' is not a regular file")
@@ -66,7 +72,7 @@ public struct PKCS11PIN: Sendable, CustomStringConvertible, CustomDebugStringCon
                 "pin-source file '\(path)' can be read by other users (mode \(String(mode, radix: 8))); make it "
                     + "private with `chmod 600 \(path)`")
         }
-        guard var bytes = FileManager.default.contents(atPath: path).map(Array.init) else {
+        guard var bytes = FileManager.default.contents(atPath: path).map({ [UInt8]($0) }) else {
             throw FleetkeyError(.keyAccessDenied, "pin-source file '\(path)' cannot be read")
         }
         while let last = bytes.last, last == UInt8(ascii: "\n") || last == UInt8(ascii: "\r") { bytes.removeLast() }

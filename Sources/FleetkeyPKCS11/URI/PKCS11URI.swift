@@ -61,8 +61,10 @@ public struct PKCS11URI: Sendable, Hashable, CustomStringConvertible {
     /// Parses a URI. Errors name the attribute and the rule, and never repeat a `pin-value`.
     public init(parsing text: String) throws {
         guard Self.isPKCS11URI(text) else {
-            throw FleetkeyError(.invalidArgument, "a PKCS#11 key must be given as a pkcs11: URI (RFC 7512), such as "
-                + "pkcs11:token=fleet-ca;object=root?module-path=/usr/lib/softhsm/libsofthsm2.so")
+            throw FleetkeyError(
+                .invalidArgument,
+                "a PKCS#11 key must be given as a pkcs11: URI (RFC 7512), such as "
+                    + "pkcs11:token=fleet-ca;object=root?module-path=/usr/lib/softhsm/libsofthsm2.so")
         }
         let body = text.dropFirst("pkcs11:".count)
         let parts = body.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
@@ -72,10 +74,12 @@ public struct PKCS11URI: Sendable, Hashable, CustomStringConvertible {
             throw FleetkeyError(.invalidArgument, "PKCS#11 URI: a '#' must be percent-encoded as %23 (RFC 7512 §2.3)")
         }
         var seen = Set<String>()
-        for attribute in path.split(separator: ";", omittingEmptySubsequences: false) where !(attribute.isEmpty && path.isEmpty) {
+        for attribute in path.split(separator: ";", omittingEmptySubsequences: false)
+        where !(attribute.isEmpty && path.isEmpty) {
             let (name, raw) = try Self.split(attribute, part: "path")
             guard seen.insert(name).inserted else {
-                throw FleetkeyError(.invalidArgument, "PKCS#11 URI: path attribute '\(name)' appears more than once (RFC 7512 §2.3)")
+                throw FleetkeyError(
+                    .invalidArgument, "PKCS#11 URI: path attribute '\(name)' appears more than once (RFC 7512 §2.3)")
             }
             try Self.checkCharacters(raw, name: name, allowed: Self.pathCharacters)
             let value = try Self.percentDecode(raw, name: name)
@@ -91,14 +95,16 @@ public struct PKCS11URI: Sendable, Hashable, CustomStringConvertible {
                 guard version.split(separator: ".", omittingEmptySubsequences: false).count <= 2,
                     version.split(separator: ".").allSatisfy({ UInt8($0) != nil })
                 else {
-                    throw FleetkeyError(.invalidArgument, "PKCS#11 URI: library-version must be M or M.N (RFC 7512 §2.3)")
+                    throw FleetkeyError(
+                        .invalidArgument, "PKCS#11 URI: library-version must be M or M.N (RFC 7512 §2.3)")
                 }
                 libraryVersion = version
             case "slot-description": slotDescription = try Self.text(value, name)
             case "slot-manufacturer": slotManufacturer = try Self.text(value, name)
             case "slot-id":
                 guard let number = UInt(try Self.text(value, name)) else {
-                    throw FleetkeyError(.invalidArgument, "PKCS#11 URI: slot-id must be a decimal number (RFC 7512 §2.3)")
+                    throw FleetkeyError(
+                        .invalidArgument, "PKCS#11 URI: slot-id must be a decimal number (RFC 7512 §2.3)")
                 }
                 slotID = number
             case "object": object = try Self.text(value, name)
@@ -110,7 +116,8 @@ public struct PKCS11URI: Sendable, Hashable, CustomStringConvertible {
             case "type":
                 guard let type = ObjectType(rawValue: try Self.text(value, name)) else {
                     throw FleetkeyError(
-                        .invalidArgument, "PKCS#11 URI: type must be private, public, cert, secret-key or data (RFC 7512 §2.3)")
+                        .invalidArgument,
+                        "PKCS#11 URI: type must be private, public, cert, secret-key or data (RFC 7512 §2.3)")
                 }
                 self.type = type
             default:
@@ -143,11 +150,13 @@ public struct PKCS11URI: Sendable, Hashable, CustomStringConvertible {
             case "module-name":
                 throw FleetkeyError(
                     .invalidArgument,
-                    "PKCS#11 URI: module-name is not supported; name the module file with module-path=/path/to/module.so")
+                    "PKCS#11 URI: module-name is not supported; name the module file with module-path=/path/to/module.so"
+                )
             default:
                 throw FleetkeyError(
                     .invalidArgument,
-                    "PKCS#11 URI: unknown query attribute '\(name)'; Fleetkey knows module-path and pin-source (RFC 7512 §2.3)")
+                    "PKCS#11 URI: unknown query attribute '\(name)'; Fleetkey knows module-path and pin-source (RFC 7512 §2.3)"
+                )
             }
         }
     }
@@ -156,7 +165,9 @@ public struct PKCS11URI: Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         var path: [String] = []
         func add(_ name: String, _ value: String?) {
-            if let value { path.append("\(name)=\(Self.percentEncode(Array(value.utf8), allowed: Self.pathCharacters))") }
+            if let value {
+                path.append("\(name)=\(Self.percentEncode(Array(value.utf8), allowed: Self.pathCharacters))")
+            }
         }
         add("token", token)
         add("manufacturer", manufacturer)
@@ -172,8 +183,12 @@ public struct PKCS11URI: Sendable, Hashable, CustomStringConvertible {
         if let id { path.append("id=" + id.map { "%" + Self.hexByte($0) }.joined()) }
         add("type", type?.rawValue)
         var query: [String] = []
-        if let modulePath { query.append("module-path=" + Self.percentEncode(Array(modulePath.utf8), allowed: Self.queryCharacters)) }
-        if let pinSource { query.append("pin-source=" + Self.percentEncode(Array(pinSource.utf8), allowed: Self.queryCharacters)) }
+        if let modulePath {
+            query.append("module-path=" + Self.percentEncode(Array(modulePath.utf8), allowed: Self.queryCharacters))
+        }
+        if let pinSource {
+            query.append("pin-source=" + Self.percentEncode(Array(pinSource.utf8), allowed: Self.queryCharacters))
+        }
         return "pkcs11:" + path.joined(separator: ";") + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
     }
 
@@ -208,14 +223,16 @@ public struct PKCS11URI: Sendable, Hashable, CustomStringConvertible {
     // MARK: Grammar (RFC 7512 §2.3)
 
     /// unreserved / pk11-res-avail, and '%' for pct-encoded.
-    static let pathCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~:[]@!$'()*+,=".utf8)
+    static let pathCharacters = Set(
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~:[]@!$'()*+,=".utf8)
     /// unreserved / pk11-res-avail-query: also '/', '?' and '|'.
     static let queryCharacters = pathCharacters.union("/?|".utf8)
 
     private static func split(_ attribute: Substring, part: String) throws -> (String, Substring) {
         guard let equals = attribute.firstIndex(of: "="), equals != attribute.startIndex else {
             throw FleetkeyError(
-                .invalidArgument, "PKCS#11 URI: each \(part) attribute must be name=value (RFC 7512 §2.3), not '\(attribute.prefix(40))'")
+                .invalidArgument,
+                "PKCS#11 URI: each \(part) attribute must be name=value (RFC 7512 §2.3), not '\(attribute.prefix(40))'")
         }
         return (String(attribute[..<equals]), attribute[attribute.index(after: equals)...])
     }
@@ -237,7 +254,8 @@ public struct PKCS11URI: Sendable, Hashable, CustomStringConvertible {
                 out.append(byte)
                 continue
             }
-            guard let high = bytes.next(), let low = bytes.next(), let value = Hex.decode(String(decoding: [high, low], as: UTF8.self)),
+            guard let high = bytes.next(), let low = bytes.next(),
+                let value = Hex.decode(String(decoding: [high, low], as: UTF8.self)),
                 value.count == 1
             else {
                 throw FleetkeyError(.invalidArgument, "PKCS#11 URI: bad percent-encoding in the value of '\(name)'")

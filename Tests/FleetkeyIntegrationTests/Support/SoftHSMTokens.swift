@@ -25,7 +25,8 @@ final class SoftHSMTokens {
             .write(to: URL(fileURLWithPath: configuration))
         for label in labels {
             let result = try Tools.run(
-                "softhsm2-util", ["--init-token", "--free", "--label", label, "--so-pin", Self.soPIN, "--pin", Self.pin],
+                "softhsm2-util",
+                ["--init-token", "--free", "--label", label, "--so-pin", Self.soPIN, "--pin", Self.pin],
                 environment: ["SOFTHSM2_CONF": configuration])
             #expect(result.status == 0, "softhsm2-util --init-token \(label): \(result.output)")
         }

@@ -8,7 +8,9 @@ enum Run {
     }
 
     static func which(_ name: String) -> String? {
-        for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") + ["/usr/bin", "/usr/sbin"] {
+        for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") + [
+            "/usr/bin", "/usr/sbin",
+        ] {
             let candidate = "\(directory)/\(name)"
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
         }
@@ -17,7 +19,8 @@ enum Run {
 
     static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) -> Result {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable.contains("/") ? executable : (which(executable) ?? executable))
+        process.executableURL = URL(
+            fileURLWithPath: executable.contains("/") ? executable : (which(executable) ?? executable))
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let pipe = Pipe()

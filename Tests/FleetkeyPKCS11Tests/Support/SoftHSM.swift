@@ -24,9 +24,14 @@ enum SoftHSM {
     /// Made once per process; a missing SoftHSM2 is a failure (scripts/test installs it), never a skip.
     static let fixture: Result<Fixture, SetupError> = {
         guard FileManager.default.fileExists(atPath: modulePath), let util = Run.which("softhsm2-util") else {
-            return .failure(SetupError(description: "SoftHSM2 is not installed (\(modulePath), softhsm2-util): run scripts/test, which installs it"))
+            return .failure(
+                SetupError(
+                    description:
+                        "SoftHSM2 is not installed (\(modulePath), softhsm2-util): run scripts/test, which installs it")
+            )
         }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fleetkey-softhsm-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "fleetkey-softhsm-\(UUID().uuidString)")
         let tokens = directory.appendingPathComponent("tokens")
         let configuration = directory.appendingPathComponent("softhsm2.conf")
         do {
@@ -75,6 +80,8 @@ enum SoftHSM {
         let result = Run.run(
             Run.which("softhsm2-util") ?? "softhsm2-util", ["--delete-token", "--token", label],
             environment: ["SOFTHSM2_CONF": fixture.configuration.path])
-        guard result.status == 0 else { throw SetupError(description: "deleting token \(label) failed: \(result.output)") }
+        guard result.status == 0 else {
+            throw SetupError(description: "deleting token \(label) failed: \(result.output)")
+        }
     }
 }

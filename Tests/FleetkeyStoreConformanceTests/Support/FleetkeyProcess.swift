@@ -10,7 +10,8 @@ final class FleetkeyProcess {
 
     /// FLEETKEY_BIN (set by scripts/test), else the debug build.
     static var binary: String {
-        ProcessInfo.processInfo.environment["FLEETKEY_BIN"] ?? packageRoot.appendingPathComponent(".build/debug/fleetkey").path
+        ProcessInfo.processInfo.environment["FLEETKEY_BIN"]
+            ?? packageRoot.appendingPathComponent(".build/debug/fleetkey").path
     }
 
     struct Outcome: Sendable {
@@ -24,7 +25,9 @@ final class FleetkeyProcess {
 
     struct BinaryMissing: Error, CustomStringConvertible {
         var path: String
-        var description: String { "\(path) is missing: run scripts/test, which builds fleetkey and installs PostgreSQL" }
+        var description: String {
+            "\(path) is missing: run scripts/test, which builds fleetkey and installs PostgreSQL"
+        }
     }
 
     private let process: Process
@@ -79,13 +82,28 @@ final class FleetkeyProcess {
             if let done { continuation.resume(returning: done) }
         }
         return Outcome(
-            status: status, killedBySignal: process.terminationReason == .uncaughtSignal, stdout: (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? "",
+            status: status, killedBySignal: process.terminationReason == .uncaughtSignal,
+            stdout: (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? "",
             stderr: (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "")
+    }
+
+    /// Like ``outcome()``, but a process still running after `limit` is killed (SIGKILL) so a hang fails the test
+    /// instead of stalling the run; its outcome then says `killedBySignal`.
+    func outcome(within limit: Duration) async -> Outcome {
+        let pid = process.processIdentifier
+        let exit = self.exit
+        let watchdog = Task {
+            try await Task.sleep(for: limit)
+            if exit.state.withLock({ $0.status == nil }) { kill(pid, SIGKILL) }
+        }
+        let outcome = await outcome()
+        watchdog.cancel()
+        return outcome
     }
 
     /// Runs `fleetkey ARGUMENTS` to the end.
     static func run(_ arguments: [String], environment: [String: String], logs: URL) async throws -> Outcome {
-        try await FleetkeyProcess(arguments, environment: environment, logs: logs).outcome()
+        try await FleetkeyProcess(arguments, environment: environment, logs: logs).outcome(within: .seconds(300))
     }
 }
 
@@ -130,7 +148,9 @@ final class PostgresCLIEcosystem {
     }
 
     /// Writes `count` DER requests for devices PREFIX-00000... of `vendor` into a new directory, keys made in-process.
-    func requests(_ name: String, vendor: String = "Acme", prefix: String, count: Int, from first: Int = 0) async throws -> URL {
+    func requests(_ name: String, vendor: String = "Acme", prefix: String, count: Int, from first: Int = 0) async throws
+        -> URL
+    {
         let directory = root.url.appendingPathComponent(name)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let lanes = 4

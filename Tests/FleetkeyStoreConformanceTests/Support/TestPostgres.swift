@@ -62,7 +62,9 @@ enum TestPostgres {
     /// One value of type Int from a query such as `SELECT count(*) ...`.
     static func integer(_ sql: String, on location: PostgresLocation) async throws -> Int {
         try await withConnection(to: location) { connection in
-            Int(try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).collect().first?.decode(Int64.self) ?? -1)
+            Int(
+                try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).collect().first?.decode(
+                    Int64.self) ?? -1)
         }
     }
 
