@@ -103,7 +103,10 @@ extension PostgresRegistry {
         let serial = serial.uppercased()
         return try await read { connection in
             try await connection.query(
-                "SELECT \(unescaped: Self.certificateColumns) FROM certificates WHERE issuer = \(issuer) AND serial = \(serial)",
+                """
+                SELECT \(unescaped: Self.certificateColumns) FROM certificates
+                WHERE issuer = \(issuer) AND serial = \(serial)
+                """,
                 logger: logger
             ).collect().first.map(Self.certificate)
         }
@@ -267,7 +270,8 @@ extension PostgresRegistry {
         if let lot = device.lot {
             try await connection.query(
                 """
-                INSERT INTO lots (vendor, name, created_at) VALUES (\(device.id.vendor.value), \(lot), \(device.updatedAt))
+                INSERT INTO lots (vendor, name, created_at)
+                VALUES (\(device.id.vendor.value), \(lot), \(device.updatedAt))
                 ON CONFLICT DO NOTHING
                 """, logger: logger)
         }
@@ -279,7 +283,8 @@ extension PostgresRegistry {
             let updated = try await connection.query(
                 """
                 UPDATE devices SET state = \(device.state.rawValue), lot = \(device.lot),
-                    key_fingerprint = \(device.keyFingerprint), hw_type = \(hardwareType), hw_serial = \(hardwareSerial),
+                    key_fingerprint = \(device.keyFingerprint), hw_type = \(hardwareType),
+                    hw_serial = \(hardwareSerial),
                     updated_at = \(device.updatedAt)
                 WHERE serial = \(device.id.serial.value) AND vendor = \(device.id.vendor.value)
                     AND state = \(expected.rawValue)
@@ -289,7 +294,8 @@ extension PostgresRegistry {
             guard updated.count == 1 else {
                 throw FleetkeyError(
                     .conflict,
-                    "device \(device.id) is no longer \(expected.rawValue): another process changed it first; re-read and retry"
+                    "device \(device.id) is no longer \(expected.rawValue): another process changed it first; "
+                        + "re-read and retry"
                 )
             }
         } else {
@@ -298,7 +304,8 @@ extension PostgresRegistry {
                     """
                     INSERT INTO devices (vendor, serial, state, lot, key_fingerprint, hw_type, hw_serial, created_at,
                         updated_at)
-                    VALUES (\(device.id.vendor.value), \(device.id.serial.value), \(device.state.rawValue), \(device.lot),
+                    VALUES (\(device.id.vendor.value), \(device.id.serial.value), \(device.state.rawValue),
+                        \(device.lot),
                         \(device.keyFingerprint), \(hardwareType), \(hardwareSerial), \(device.createdAt),
                         \(device.updatedAt))
                     """, logger: logger)
@@ -327,7 +334,7 @@ extension PostgresRegistry {
             binds.append(event.toState)
             binds.append(EventDetailJSON.encode(event.detail))
             rows.append(
-                "($\(first), $\(first + 1), $\(first + 2), $\(first + 3), $\(first + 4), $\(first + 5), $\(first + 6)::jsonb)"
+                "(" + (first..<(first + 6)).map { "$\($0)" }.joined(separator: ", ") + ", $\(first + 6)::jsonb)"
             )
         }
         try await connection.query(

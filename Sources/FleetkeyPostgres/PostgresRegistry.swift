@@ -83,7 +83,8 @@ public final class PostgresRegistry: RegistryStore, Service {
 
     // MARK: Lifecycle
 
-    /// Starts the connection pool in a task of its own, for short-lived users such as the CLI; pair with ``shutdown()``.
+    /// Starts the connection pool in a task of its own, for short-lived users such as the CLI; pair with
+    /// ``shutdown(waitingAtMost:)``.
     public func start() {
         lifecycle.withLock { state in
             guard case .idle = state else { return }

@@ -39,7 +39,8 @@ enum PostgresRegistrySchema {
                     created_at timestamptz NOT NULL
                 )
                 """,
-                // A key is identified by the SHA-256 of its SubjectPublicKeyInfo; two devices sharing one row is a clone.
+                // A key is identified by the SHA-256 of its SubjectPublicKeyInfo; two devices sharing one row is a
+                // clone.
                 """
                 CREATE TABLE keys (
                     fingerprint text COLLATE "C" PRIMARY KEY,

@@ -57,7 +57,7 @@ struct PKCS11KeyCustodyTests {
         #expect(report.custodyProven)
         #expect(report.token.label == "custody")
         #expect(
-            report.publicKeyFingerprint == Hex.lower(SHA256.hash(data: Array(key.publicKey.subjectPublicKeyInfoBytes))))
+            report.publicKeyFingerprint == Hex.lower(SHA256.hash(data: key.publicKey.subjectPublicKeyInfoDER)))
         #expect(report.uri == key.reference)
     }
 

@@ -18,7 +18,7 @@ struct MultiProcessTests {
     @Test("two processes issue 5,000 certificates each: 10,000 distinct serials, certificate rows and issuance events")
     func tenThousandFromTwoProcesses() async throws {
         let database = try await TestPostgres.createDatabase()
-        let eco = try await PostgresCLIEcosystem(database: database.url)
+        let eco = try await CLIEcosystem(database: database.url)
         let perProcess = 5_000
         let first = try await eco.requests("first", prefix: "P1", count: perProcess)
         let second = try await eco.requests("second", prefix: "P2", count: perProcess)
@@ -49,7 +49,8 @@ struct MultiProcessTests {
         )
         #expect(
             try await TestPostgres.integer(
-                "SELECT count(*) FROM events WHERE action = 'certificate.issued' AND detail->>'profile' = 'device-identity'",
+                "SELECT count(*) FROM events WHERE action = 'certificate.issued' "
+                    + "AND detail->>'profile' = 'device-identity'",
                 on: database) == total)
         #expect(
             try await TestPostgres.integer(
@@ -70,7 +71,7 @@ struct MultiProcessTests {
     @Test("two processes claiming the same new device: one wins, the other gets a clear conflict error")
     func conflictBetweenProcesses() async throws {
         let database = try await TestPostgres.createDatabase()
-        let eco = try await PostgresCLIEcosystem(database: database.url)
+        let eco = try await CLIEcosystem(database: database.url)
         // Two different keys claiming device Acme/RACE-1.
         let claims = try await [
             eco.requests("claim-1", prefix: "RACE", count: 1), eco.requests("claim-2", prefix: "RACE", count: 1),
@@ -119,7 +120,7 @@ struct MultiProcessTests {
     @Test("two processes revoking the same device at once: it is revoked once, and the loser re-reads and says so")
     func revocationRace() async throws {
         let database = try await TestPostgres.createDatabase()
-        let eco = try await PostgresCLIEcosystem(database: database.url)
+        let eco = try await CLIEcosystem(database: database.url)
         let claim = try await eco.requests("device", prefix: "REV", count: 1)
         let issued = try await eco.fleetkey([
             "issue", "--vendor", "Acme", "--csr", claim.appendingPathComponent("REV-00000.csr").path,
@@ -158,10 +159,56 @@ struct MultiProcessTests {
         await TestPostgres.dropDatabase(database)
     }
 
+    @Test("a server and CLI processes share one registry: what one CLI revokes, the server answers as revoked")
+    func serverAndCommands() async throws {
+        let database = try await TestPostgres.createDatabase()
+        let eco = try await CLIEcosystem(database: database.url)
+        let port = try PostgresRegistryTests.unusedPort()
+        let server = try eco.start(["serve", "--listen", "127.0.0.1:\(port)"])
+        var healthy = false
+        for _ in 0..<120 where !healthy {
+            try await Task.sleep(for: .milliseconds(500))
+            let probe = try await FleetkeyProcess.run(
+                ["-sf", "http://127.0.0.1:\(port)/healthz"], environment: [:], logs: eco.root.url,
+                executable: "/usr/bin/curl")
+            healthy = probe.status == 0
+        }
+        #expect(healthy, "fleetkey serve answers /healthz")
+
+        // Issued by one process while the server runs, revoked by another.
+        let requests = try await eco.requests("served", prefix: "SRV", count: 20)
+        let out = eco.root.path("served-out")
+        let issued = try await eco.fleetkey(["issue", "--vendor", "Acme", "--csr-dir", requests.path, "--out-dir", out])
+        #expect(issued.status == 0, "\(issued.output)")
+        let revoked = try await eco.fleetkey(["revoke", "--device", "Acme/SRV-00003", "--reason", "keyCompromise"])
+        #expect(revoked.status == 0, "\(revoked.output)")
+
+        func status(_ device: String) async throws -> String {
+            let answer = try await FleetkeyProcess.run(
+                [
+                    "ocsp", "-issuer", "\(eco.dir)/certs/vendor-acme.pem", "-cert", "\(out)/\(device).pem", "-url",
+                    "http://127.0.0.1:\(port)/ocsp", "-CAfile", "\(eco.dir)/certs/root.pem", "-no_nonce",
+                ], environment: [:], logs: eco.root.url, executable: "/usr/bin/openssl")
+            return answer.stdout
+        }
+        var answer = ""
+        for _ in 0..<60 where !answer.contains(": revoked") {
+            answer = try await status("SRV-00003")
+            if !answer.contains(": revoked") { try await Task.sleep(for: .milliseconds(500)) }
+        }
+        #expect(answer.contains("SRV-00003.pem: revoked"), "\(answer)")
+        #expect(try await status("SRV-00004").contains("SRV-00004.pem: good"))
+
+        kill(server.processIdentifier, SIGTERM)
+        let stopped = await server.outcome(within: .seconds(60))
+        #expect(!stopped.killedBySignal, "the server stops on SIGTERM: \(stopped.stderr)")
+        await TestPostgres.dropDatabase(database)
+    }
+
     @Test("two batch processes racing over the same hundred devices: each device issued once, every refusal clear")
     func batchRace() async throws {
         let database = try await TestPostgres.createDatabase()
-        let eco = try await PostgresCLIEcosystem(database: database.url)
+        let eco = try await CLIEcosystem(database: database.url)
         let count = 100
         let claims = try await [
             eco.requests("race-1", prefix: "SAME", count: count), eco.requests("race-2", prefix: "SAME", count: count),
@@ -204,7 +251,7 @@ struct MultiProcessTests {
         let password = PostgresRegistryTests.scramPassword
         var superuser = database
         superuser.user = try TestPostgres.server().user
-        let eco = try await PostgresCLIEcosystem(
+        let eco = try await CLIEcosystem(
             database: database.url, extraEnvironment: ["FLEETKEY_DATABASE_PASSWORD": password])
         let configuration = try String(contentsOfFile: "\(eco.dir)/fleetkey.json", encoding: .utf8)
         #expect(configuration.contains("\"registry\" : \"\(database.url)\""))
@@ -263,7 +310,8 @@ struct MultiProcessTests {
         maintenance.database = "postgres"
         for _ in 0..<600 {
             let waiting = try await TestPostgres.integer(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = '\(database.database)' AND wait_event_type = 'Lock'",
+                "SELECT count(*) FROM pg_stat_activity "
+                    + "WHERE datname = '\(database.database)' AND wait_event_type = 'Lock'",
                 on: maintenance)
             if waiting >= count { return true }
             try await Task.sleep(for: .milliseconds(100))

@@ -89,7 +89,7 @@ struct OutageTests {
 
     func burst(on cluster: PrivateCluster) async throws {
         let database = try await TestPostgres.createDatabase(on: cluster.location)
-        let eco = try await PostgresCLIEcosystem(database: database.url)
+        let eco = try await CLIEcosystem(database: database.url)
         let count = 3_000
         let requests = try await eco.requests("burst", prefix: "B", count: count)
         let out = eco.root.url.appendingPathComponent("burst-out")

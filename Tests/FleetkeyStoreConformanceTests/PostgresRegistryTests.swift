@@ -93,7 +93,8 @@ struct PostgresRegistryTests {
             try String.fetchAll(
                 db,
                 sql:
-                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%'"
+                    "SELECT name FROM sqlite_master WHERE type = 'table' "
+                    + "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%'"
             )
         }
         let sqliteIndexes = try await queue.read { db in
@@ -153,7 +154,7 @@ struct PostgresRegistryTests {
         registry.start()
         let started = ContinuousClock.now
         let error = await #expect(throws: FleetkeyError(.storage, "")) { _ = try await registry.vendors() }
-        #expect(started.duration(to: .now) < .seconds(5))
+        #expect(started.duration(to: .now) < .seconds(8))
         #expect(error?.reason.contains("postgres://fleetkey@127.0.0.1:\(port)/registry") == true)
         #expect(error?.reason.contains("refused") == true, "\(String(describing: error))")
         #expect(error?.reason.contains(Self.scramPassword) == false)

@@ -32,7 +32,8 @@ struct RegistryConformanceTests {
                 let record = try await registry.certificate(issuer: "vendor-acme", serial: serial)
                 #expect(record?.serial == serial)
             }
-            // vendor CA + 2 delegated certificates were issued by root and vendor; 2000 device certificates by the vendor.
+            // vendor CA + 2 delegated certificates were issued by root and vendor; 2000 device certificates by the
+            // vendor.
             #expect(try await registry.certificateCount(issuer: "vendor-acme") == 2002)
             #expect(try await registry.devices(matching: DeviceFilter(lot: "L1")).count == 2000)
             let issuedEvents = try await registry.events(subject: nil, limit: nil).filter {
@@ -299,7 +300,8 @@ struct RegistryConformanceTests {
 
             // Details with characters JSON must escape survive the round trip.
             let detail = [
-                "quote": "say \"hi\"", "slash": "a\\b/c", "newline": "1\n2\t3", "unicode": "Ünïcødé ✓", "empty": "",
+                "quote": "say \"hi\"", "slash": "a\\b/c", "newline": "1\n2\t3", "unicode": "Ünïcødé ✓",
+                "empty": "",
             ]
             try await registry.record(
                 IssuanceUnit(

@@ -70,7 +70,8 @@ extension IssueCommand {
                         device: issued.device.id.description))
             } catch let error as FleetkeyError {
                 let stopped =
-                    "\(result.issued.count) of \(requests.count) issued before it, each recorded and written to \(outURL.path)"
+                    "\(result.issued.count) of \(requests.count) issued before it, each recorded and written to "
+                    + outURL.path
                 guard keepGoing, error.code != .storage else {
                     throw FleetkeyError(error.code, "request '\(request.path)': \(error.reason) (\(stopped))")
                 }
@@ -84,7 +85,8 @@ extension IssueCommand {
                 let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
                 Output.progress(
                     "issue: \(done)/\(requests.count) requests, \(result.issued.count) issued, "
-                        + "\(result.refused.count) refused, \(String(format: "%.0f", Double(done) / max(seconds, 0.001)))/s"
+                        + "\(result.refused.count) refused, "
+                        + String(format: "%.0f/s", Double(done) / max(seconds, 0.001))
                 )
             }
         }
@@ -126,7 +128,8 @@ extension IssueCommand {
             if let other = seen[stem] {
                 throw FleetkeyError(
                     .invalidArgument,
-                    "requests '\(other)' and '\(request.lastPathComponent)' would both be written to \(stem).pem: rename one"
+                    "requests '\(other)' and '\(request.lastPathComponent)' would both be written to \(stem).pem: "
+                        + "rename one"
                 )
             }
             seen[stem] = request.lastPathComponent

@@ -8,7 +8,7 @@ import Foundation
 /// ```
 /// DIR/fleetkey.json     what lives where (registry, keystore, scrypt cost)
 /// DIR/policy.json       the published, human-editable policy (profiles, algorithms, URLs)
-/// DIR/registry.sqlite   the registry (embedded default)
+/// DIR/registry.sqlite   the registry (embedded default; fleetkey.json may name a PostgreSQL one instead)
 /// DIR/keys/             the encrypted software keystore, one sealed file per key
 /// DIR/certs/            public copies of CA certificates, for relying parties and openssl
 /// ```

@@ -10,10 +10,9 @@ import X509
 ///      algorithm            AlgorithmIdentifier,
 ///      subjectPublicKey     BIT STRING  }
 /// ```
-/// The key is encoded as its SubjectPublicKeyInfo and the BIT STRING read back, rather than trusting
-/// swift-certificates' `subjectPublicKeyInfoBytes` (which, despite its name, returns only the key bits).
+/// swift-certificates' `subjectPublicKeyInfoBytes` is, despite its name, exactly these contents
+/// (see ``Certificate/PublicKey/subjectPublicKeyBits``).
 enum SubjectPublicKeyBits {
-    /// swift-certificates' `subjectPublicKeyInfoBytes` already is exactly these contents (despite its name).
     static func bits(of key: Certificate.PublicKey) throws -> [UInt8] {
         key.subjectPublicKeyBits
     }

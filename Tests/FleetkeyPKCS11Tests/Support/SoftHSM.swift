@@ -50,6 +50,12 @@ enum SoftHSM {
             }
         }
         setenv("SOFTHSM2_CONF", configuration.path, 1)
+        // The tokens live as long as the process (the loaded module refers to them); remove them when it exits.
+        atexit {
+            if case .success(let fixture) = SoftHSM.fixture {
+                try? FileManager.default.removeItem(at: fixture.directory)
+            }
+        }
         return .success(Fixture(directory: directory, configuration: configuration))
     }()
 

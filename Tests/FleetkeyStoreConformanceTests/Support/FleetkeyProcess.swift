@@ -31,6 +31,7 @@ final class FleetkeyProcess {
     }
 
     private let process: Process
+    var processIdentifier: Int32 { process.processIdentifier }
     private let stdoutURL: URL
     private let stderrURL: URL
     private let exit = ExitState()
@@ -102,8 +103,11 @@ final class FleetkeyProcess {
     }
 
     /// Runs `fleetkey ARGUMENTS` to the end.
-    static func run(_ arguments: [String], environment: [String: String], logs: URL) async throws -> Outcome {
-        try await FleetkeyProcess(arguments, environment: environment, logs: logs).outcome(within: .seconds(300))
+    static func run(
+        _ arguments: [String], environment: [String: String], logs: URL, executable: String = binary
+    ) async throws -> Outcome {
+        try await FleetkeyProcess(arguments, environment: environment, logs: logs, executable: executable)
+            .outcome(within: .seconds(300))
     }
 }
 
@@ -112,20 +116,22 @@ private final class ExitState: Sendable {
     let state = Mutex<(status: Int32?, waiter: CheckedContinuation<Int32, Never>?)>((nil, nil))
 }
 
-/// An ecosystem made by the real CLI in a temporary directory, with its registry in a PostgreSQL database.
-final class PostgresCLIEcosystem {
+/// An ecosystem made by the real CLI in a temporary directory, with its registry in a PostgreSQL database (or in
+/// SQLite, when no database is given).
+final class CLIEcosystem {
     static let passphrase = "conformance test passphrase"
     let root: TemporaryDirectory
-    let database: String
+    let database: String?
     var dir: String { root.path("eco") }
     var environment: [String: String] { ["FLEETKEY_PASSPHRASE": Self.passphrase, "FLEETKEY_DIR": dir] }
 
-    /// `fleetkey init --database URL` and `fleetkey vendor add` for each vendor.
-    init(database url: String, vendors: [String] = ["Acme"], extraEnvironment: [String: String] = [:]) async throws {
+    /// `fleetkey init [--database URL]` and `fleetkey vendor add` for each vendor.
+    init(database url: String?, vendors: [String] = ["Acme"], extraEnvironment: [String: String] = [:]) async throws {
         root = try TemporaryDirectory("fleetkey-pg-cli")
         database = url
         let created = try await fleetkey(
-            ["init", "--name", "Conformance Ecosystem", "--kdf-log2n", "14", "--database", url], extraEnvironment)
+            ["init", "--name", "Conformance Ecosystem", "--kdf-log2n", "14"] + (url.map { ["--database", $0] } ?? []),
+            extraEnvironment)
         guard created.status == 0 else { throw SetupFailed(step: "init", outcome: created) }
         for vendor in vendors {
             let added = try await fleetkey(["vendor", "add", vendor], extraEnvironment)
