@@ -187,9 +187,11 @@ enum OCSPWorkload {
         // cannot count; ApacheBench (`ab`) handles that, so it drives openssl, with the same concurrency and requests.
         let shell = """
             ip link set lo up
-            openssl ocsp -index \(d)/index.txt -port 18888 -rsigner \(d)/responder.pem -rkey \(d)/responder.key \
-                -CA \(d)/ca.pem -ndays 1 >/dev/null 2>&1 &
+            # The peer must never outlive the run: orphaned in a dead namespace, openssl spins on accept().
+            timeout -s KILL \(seconds + 20) openssl ocsp -index \(d)/index.txt -port 18888 -rsigner \(d)/responder.pem \
+                -rkey \(d)/responder.key -CA \(d)/ca.pem -ndays 1 >/dev/null 2>&1 &
             responder=$!
+            trap 'kill -9 $responder 2>/dev/null' EXIT TERM
             for i in $(seq 1 240); do
                 curl -s --max-time 2 -o /dev/null -H 'Content-Type: application/ocsp-request' --data-binary @\(d)/request.der http://127.0.0.1:18888/ && break
                 sleep 0.5
@@ -200,7 +202,7 @@ enum OCSPWorkload {
         try Data(firstRequest).write(to: directory.appendingPathComponent("request.der"))
         // Bounded: a peer that never answers is reported as a missing reference, not a hung benchmark.
         let output = try run(
-            "/usr/bin/timeout", ["\(seconds + 60)", "/usr/bin/unshare", "-n", "bash", "-c", shell], environment: [:])
+            "/usr/bin/timeout", ["\(seconds + 22)", "/usr/bin/unshare", "-n", "bash", "-c", shell], environment: [:])
         for line in output.split(separator: "\n") where line.hasPrefix("Requests per second:") {
             return line.split(separator: " ", omittingEmptySubsequences: true).dropFirst(3).first.flatMap { Double($0) }
         }
