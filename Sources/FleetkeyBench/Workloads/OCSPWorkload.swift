@@ -191,7 +191,8 @@ enum OCSPWorkload {
             timeout -s KILL \(seconds + 20) openssl ocsp -index \(d)/index.txt -port 18888 -rsigner \(d)/responder.pem \
                 -rkey \(d)/responder.key -CA \(d)/ca.pem -ndays 1 >/dev/null 2>&1 &
             responder=$!
-            trap 'kill -9 $responder 2>/dev/null' EXIT TERM
+            trap 'kill -9 $responder 2>/dev/null; exit 1' TERM
+            trap 'kill -9 $responder 2>/dev/null' EXIT
             for i in $(seq 1 240); do
                 curl -s --max-time 2 -o /dev/null -H 'Content-Type: application/ocsp-request' --data-binary @\(d)/request.der http://127.0.0.1:18888/ && break
                 sleep 0.5
