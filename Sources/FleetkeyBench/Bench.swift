@@ -20,7 +20,7 @@ struct FleetkeyBench {
 
         static let quick = Plan(
             mode: "quick", cryptoSeconds: 1, issuanceSizes: [2_000, 10_000], scalingSize: 10_000, lookupSizes: [100_000],
-            lookups: 20_000, crlSizes: [10_000, 100_000], ocspKnownSerials: 100_000, ocspSeconds: 5)
+            lookups: 20_000, crlSizes: [10_000, 100_000], ocspKnownSerials: 0, ocspSeconds: 5)
         static let full = Plan(
             mode: "full", cryptoSeconds: 3, issuanceSizes: [10_000, 100_000, 1_000_000], scalingSize: 100_000,
             lookupSizes: [100_000, 1_000_000, 10_000_000], lookups: 100_000, crlSizes: [10_000, 100_000, 1_000_000], ocspKnownSerials: 1_000_000, ocspSeconds: 15)
@@ -201,11 +201,18 @@ struct FleetkeyBench {
                 target: "p99 < 2 ms", targetMet: ocsp.p99Milliseconds < 2))
         }
 
-        let skipped = [
+        var skipped = [
             SkippedWorkload(workload: "factory provisioning (emulator, SoftHSM2)", reason: "capability not landed yet (issue 7)"),
             SkippedWorkload(workload: "manifest export and import, 100,000 devices", reason: "capability not landed yet (issue 7)"),
             SkippedWorkload(workload: "issuance and lookups on PostgreSQL", reason: "capability not landed yet (issue 8)"),
         ]
+        if plan.ocspKnownSerials == 0 && only == nil {
+            skipped.insert(
+                SkippedWorkload(
+                    workload: "OCSP responses over HTTP (wrk) beside openssl ocsp and a trivial route",
+                    reason: "not in --quick: its openssl peer harness does not yet finish reliably (run `--only ocsp --full` to try it)"),
+                at: 0)
+        }
         for skip in skipped { log("skipped: \(skip.workload): \(skip.reason)") }
 
         guard only == nil else {
