@@ -133,7 +133,7 @@ extension PostgresRegistry: RevocationStore {
                 """, logger: logger
             ).collect().compactMap { row in
                 let (sequence, subject) = try row.decode((Int64, String).self)
-                return Self.notice(sequence: sequence, subject: subject)
+                return RevocationNotice(sequence: sequence, eventSubject: subject)
             }
         }
     }
@@ -161,14 +161,6 @@ extension PostgresRegistry: RevocationStore {
                     custody: KeyCustodyKind(rawValue: custody) ?? .external, location: location)
             }
         }
-    }
-
-    /// `certificate:<issuer>/<serial>` back into its parts.
-    static func notice(sequence: Int64, subject: String) -> RevocationNotice? {
-        guard subject.hasPrefix("certificate:"), let slash = subject.lastIndex(of: "/") else { return nil }
-        let issuer = String(subject[subject.index(subject.startIndex, offsetBy: 12)..<slash])
-        return RevocationNotice(
-            sequence: sequence, issuer: issuer, serial: String(subject[subject.index(after: slash)...]))
     }
 
     static func condition(_ scope: CertificateScope, _ binds: inout PostgresBindings) -> String {

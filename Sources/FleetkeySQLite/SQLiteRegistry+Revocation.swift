@@ -108,7 +108,7 @@ extension SQLiteRegistry: RevocationStore {
                 sql: "SELECT sequence, subject FROM events WHERE action = 'certificate.revoked' AND sequence > ? ORDER BY sequence LIMIT ?",
                 arguments: [sequence, limit]
             ).compactMap { row in
-                Self.notice(sequence: row[0], subject: row[1])
+                RevocationNotice(sequence: row[0], eventSubject: row[1])
             }
         }
     }
@@ -126,13 +126,6 @@ extension SQLiteRegistry: RevocationStore {
                     custody: KeyCustodyKind(rawValue: row["custody"]) ?? .external, location: row["location"])
             }
         }
-    }
-
-    /// `certificate:<issuer>/<serial>` back into its parts.
-    static func notice(sequence: Int64, subject: String) -> RevocationNotice? {
-        guard subject.hasPrefix("certificate:"), let slash = subject.lastIndex(of: "/") else { return nil }
-        let issuer = String(subject[subject.index(subject.startIndex, offsetBy: 12)..<slash])
-        return RevocationNotice(sequence: sequence, issuer: issuer, serial: String(subject[subject.index(after: slash)...]))
     }
 
     static func condition(_ scope: CertificateScope) -> (String, StatementArguments) {

@@ -197,12 +197,7 @@ public final class InMemoryRegistry: RegistryStore, RevocationStore {
         state.withLock { state in
             Array(
                 state.events.filter { $0.action == "certificate.revoked" && ($0.sequence ?? 0) > sequence }.prefix(limit)
-                    .compactMap { event -> RevocationNotice? in
-                        guard let slash = event.subject.lastIndex(of: "/") else { return nil }
-                        return RevocationNotice(
-                            sequence: event.sequence ?? 0, issuer: String(event.subject.dropFirst(12)[..<slash]),
-                            serial: String(event.subject[event.subject.index(after: slash)...]))
-                    })
+                    .compactMap { RevocationNotice(sequence: $0.sequence ?? 0, eventSubject: $0.subject) })
         }
     }
 

@@ -142,4 +142,13 @@ public struct RevocationNotice: Sendable, Hashable {
         self.issuer = issuer
         self.serial = serial
     }
+
+    /// Reads a `certificate.revoked` event's subject, `certificate:<issuer>/<serial>`, as ``Revoker`` writes it.
+    public init?(sequence: Int64, eventSubject subject: String) {
+        let prefix = "certificate:"
+        guard subject.hasPrefix(prefix), let slash = subject.lastIndex(of: "/") else { return nil }
+        self.init(
+            sequence: sequence, issuer: String(subject[subject.index(subject.startIndex, offsetBy: prefix.count)..<slash]),
+            serial: String(subject[subject.index(after: slash)...]))
+    }
 }
