@@ -86,15 +86,13 @@ enum OCSPWorkload {
         log("    openssl ocsp over the same \(knownSerials) serials")
         let peer = try openssl(
             serials: serials, directory: directory, authority: authority, responder: signer.certificate,
-            responderKey: try custody.exportedPEMForBenchmark(try await responderReference(world, signer.certificate)),
+            responderKey: try custody.exportedPEMForBenchmark(responderReference),
             firstRequest: bodies[1], seconds: seconds)
         return Result(rate: ocsp.rate, p99Milliseconds: ocsp.p99Milliseconds, trivialRate: trivial.rate, opensslRate: peer, peakMiB: peak)
     }
 
-    /// The in-memory custody reference of the responder key (the throwaway ecosystem's naming).
-    static func responderReference(_ world: ThrowawayEcosystem, _ certificate: Certificate) async throws -> String {
-        "memory:vendor-acme-\(CertificateProfile.Name.ocspResponder)"
-    }
+    /// The in-memory custody reference of the responder key (`Ecosystem.addVendor` labels it `<authority>-<profile>`).
+    static let responderReference = "memory:vendor-acme-\(CertificateProfile.Name.ocspResponder)"
 
     /// Inserts `count` valid certificates (every tenth revoked) of vendor-acme, returning their serials.
     static func bulkLoad(_ count: Int, registry: SQLiteRegistry, path: String) throws -> [[UInt8]] {
