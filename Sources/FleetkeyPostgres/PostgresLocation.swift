@@ -8,7 +8,9 @@ import Foundation
 /// FLEETKEY_DATABASE_PASSWORD, read by the caller). The syntax follows libpq's connection URIs
 /// (PostgreSQL documentation §34.1.1), with the parameters `sslmode` (`disable`, `prefer` — the default —,
 /// `require`, `verify-full`), `sslrootcert` (a PEM file of trusted roots for `verify-full`) and
-/// `connect_timeout` (seconds).
+/// `connect_timeout` (seconds), and one of Fleetkey's own, `query_timeout` (seconds, default 30): how long one
+/// registry operation may go unanswered before the connection is closed and the operation fails (a server that dies
+/// mid-answer must not leave a command waiting forever).
 public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
     /// How the connection is protected, with libpq's meaning of each `sslmode`.
     public enum TLSMode: String, Sendable, Hashable, CaseIterable {
@@ -31,10 +33,12 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
     public var rootCertificatePath: String?
     /// How long to wait for a connection, to the server or from the pool, before giving up with a clear error.
     public var connectTimeout: Duration
+    /// How long one operation on a leased connection may take before it is abandoned and its connection closed.
+    public var queryTimeout: Duration
 
     public init(
         host: String, port: Int = 5432, user: String, database: String, tls: TLSMode = .prefer,
-        rootCertificatePath: String? = nil, connectTimeout: Duration = .seconds(10)
+        rootCertificatePath: String? = nil, connectTimeout: Duration = .seconds(10), queryTimeout: Duration = .seconds(30)
     ) {
         self.host = host
         self.port = port
@@ -43,6 +47,7 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
         self.tls = tls
         self.rootCertificatePath = rootCertificatePath
         self.connectTimeout = connectTimeout
+        self.queryTimeout = queryTimeout
     }
 
     /// Parses a `postgres://` or `postgresql://` URL; the error names the part that is wrong.
@@ -98,11 +103,17 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
                         .invalidArgument, "connect_timeout '\(value)' must be whole seconds in 1...3600")
                 }
                 location.connectTimeout = .seconds(seconds)
+            case "query_timeout":
+                guard let seconds = Int(value), (1...3600).contains(seconds) else {
+                    throw FleetkeyError(
+                        .invalidArgument, "query_timeout '\(value)' must be whole seconds in 1...3600")
+                }
+                location.queryTimeout = .seconds(seconds)
             default:
                 throw FleetkeyError(
                     .invalidArgument,
-                    "the database URL parameter '\(item.name)' is not supported; use sslmode, sslrootcert or "
-                        + "connect_timeout")
+                    "the database URL parameter '\(item.name)' is not supported; use sslmode, sslrootcert, "
+                        + "connect_timeout or query_timeout")
             }
         }
         if location.rootCertificatePath != nil && location.tls != .verifyFull {
@@ -124,6 +135,9 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
         if let rootCertificatePath { items.append(URLQueryItem(name: "sslrootcert", value: rootCertificatePath)) }
         if connectTimeout != .seconds(10) {
             items.append(URLQueryItem(name: "connect_timeout", value: "\(connectTimeout.components.seconds)"))
+        }
+        if queryTimeout != .seconds(30) {
+            items.append(URLQueryItem(name: "query_timeout", value: "\(queryTimeout.components.seconds)"))
         }
         if !items.isEmpty { components.queryItems = items }
         return components.string ?? "postgres://\(user)@\(host):\(port)/\(database)"

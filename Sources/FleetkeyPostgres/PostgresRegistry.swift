@@ -210,7 +210,7 @@ public final class PostgresRegistry: RegistryStore, Service {
         try await ensureSchema()
         let logger = self.logger
         let location = self.location
-        return try await withPooledConnection { connection in
+        return try await withPooledConnection(writing: true) { connection in
             do {
                 try await connection.query("BEGIN", logger: logger)
             } catch {
@@ -220,11 +220,18 @@ public final class PostgresRegistry: RegistryStore, Service {
             do {
                 value = try await body(connection)
             } catch {
-                do {
-                    try await connection.query("ROLLBACK", logger: logger)
-                } catch {
-                    // A connection whose transaction state is unknown must not go back to the pool.
+                if PostgresFailure.isUnavailability(error) {
+                    // The connection is gone, and the server rolls back a transaction whose connection ended. No
+                    // ROLLBACK is sent: postgres-nio leaves a query on a connection it has seen fail waiting forever,
+                    // which hung batch issuance when PostgreSQL was killed under it.
                     try? await connection.close()
+                } else {
+                    do {
+                        try await connection.query("ROLLBACK", logger: logger)
+                    } catch {
+                        // A connection whose transaction state is unknown must not go back to the pool.
+                        try? await connection.close()
+                    }
                 }
                 switch error {
                 case is FleetkeyError, is DuplicateSerialError: throw error
@@ -260,7 +267,7 @@ public final class PostgresRegistry: RegistryStore, Service {
     func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         try await ensureSchema()
         let location = self.location
-        return try await withPooledConnection { connection in
+        return try await withPooledConnection(writing: false) { connection in
             do {
                 return try await body(connection)
             } catch let error as FleetkeyError {
@@ -282,44 +289,63 @@ public final class PostgresRegistry: RegistryStore, Service {
                 + "the database is back")
     }
 
-    /// Leases a pooled connection for `body`, giving up with a clear `.storage` error if none can be had within the
-    /// location's connect timeout (postgres-nio's pool would otherwise keep the request queued while it retries).
+    /// Leases a pooled connection for `body`, with two deadlines, each ending in a clear `.storage` error:
+    /// - the location's connect timeout for the lease (postgres-nio's pool would otherwise keep the request queued
+    ///   while it retries a server that is down);
+    /// - its query timeout for `body` once leased: postgres-nio can leave a query waiting forever when the server dies
+    ///   as it is sent, so the connection is then closed and the caller answered without waiting for `body`.
     private func withPooledConnection<T: Sendable>(
-        _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+        writing: Bool, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
-        let gate = LeaseGate()
-        let timeout = location.connectTimeout
+        let operation = PooledOperation<T>()
         let client = self.client
-        let outcome: Result<T, any Error> = await withTaskGroup(of: Result<T, any Error>?.self) { group in
-            group.addTask {
-                do {
-                    return .success(
-                        try await client.withConnection { connection in
-                            guard gate.lease() else { throw CancellationError() }
-                            return try await body(connection)
-                        })
-                } catch {
-                    return .failure(error)
+        let location = self.location
+        let outcome = await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                guard operation.attach(continuation) else { return }
+                let work = Task {
+                    let result: Result<T, any Error>
+                    do {
+                        result = .success(
+                            try await client.withConnection { connection in
+                                guard operation.lease(connection) else { throw CancellationError() }
+                                return try await body(connection)
+                            })
+                    } catch {
+                        result = .failure(error)
+                    }
+                    operation.finish(result)
                 }
+                let timer = Task {
+                    try await Task.sleep(for: location.connectTimeout)
+                    if operation.leaseDeadlinePassed() { return }
+                    try await Task.sleep(for: location.queryTimeout)
+                    if let connection = operation.queryDeadlinePassed() {
+                        try? await connection.close()
+                    }
+                }
+                operation.attach(work: work, timer: timer)
             }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return gate.timeOut() ? .failure(CancellationError()) : nil
-            }
-            var first: Result<T, any Error>?
-            while first == nil, let next = await group.next() {
-                first = next
-            }
-            group.cancelAll()
-            return first ?? .failure(CancellationError())
+        } onCancel: {
+            operation.cancel()
         }
         switch outcome {
         case .success(let value):
             return value
-        case .failure(let error) where gate.wasLeased:
+        case .failure(let error) where operation.unanswered:
+            _ = error
+            throw FleetkeyError(
+                .storage,
+                "PostgreSQL at \(location) did not answer within \(location.queryTimeout.components.seconds) s "
+                    + "(query_timeout), so the connection was closed: "
+                    + (writing
+                        ? "the change may or may not have been recorded, and nothing was handed out; check the "
+                            + "registry before retrying"
+                        : "nothing was recorded; retry when the database answers again"))
+        case .failure(let error) where operation.wasLeased:
             throw error
         case .failure(let error):
-            throw await unreachable(after: error, timedOut: gate.timedOut)
+            throw await unreachable(after: error, timedOut: operation.timedOut)
         }
     }
 
@@ -384,31 +410,4 @@ private final class FirstOfTwo: Sendable {
             return !claimed
         }
     }
-}
-
-/// Who won between a connection lease and its timeout: exactly one of them does.
-private final class LeaseGate: Sendable {
-    private enum State { case waiting, leased, timedOut }
-    private let state = Mutex(State.waiting)
-
-    /// Called with the connection in hand; `false` if the caller already gave up.
-    func lease() -> Bool {
-        state.withLock { state in
-            guard state == .waiting else { return false }
-            state = .leased
-            return true
-        }
-    }
-
-    /// Called when the wait is over; `true` if no connection had been leased by then.
-    func timeOut() -> Bool {
-        state.withLock { state in
-            guard state == .waiting else { return false }
-            state = .timedOut
-            return true
-        }
-    }
-
-    var wasLeased: Bool { state.withLock { $0 == .leased } }
-    var timedOut: Bool { state.withLock { $0 == .timedOut } }
 }
