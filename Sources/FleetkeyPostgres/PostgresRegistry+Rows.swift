@@ -10,7 +10,8 @@ extension PostgresRegistry {
         + "status, issued_at, revoked_at, revocation_reason, invalidity_date"
 
     static let deviceColumns =
-        "vendor, serial, state, lot, key_fingerprint, hw_type, hw_serial, created_at, updated_at"
+        "vendor, serial, state, lot, key_fingerprint, hw_type, hw_serial, attestation, attestation_key, owner, "
+        + "created_at, updated_at"
 
     static func authority(_ row: PostgresRow) throws -> AuthorityRecord {
         let (id, kind, vendor, certificate, keyReference, algorithm, createdAt) = try row.decode(
@@ -56,8 +57,15 @@ extension PostgresRegistry {
     }
 
     static func device(_ row: PostgresRow) throws -> DeviceRecord {
-        let (vendor, serial, state, lot, keyFingerprint, hardwareType, hardwareSerial, createdAt, updatedAt) =
-            try row.decode((String, String, String, String?, String, String?, Data?, Date, Date).self)
+        let (
+            vendor, serial, state, lot, keyFingerprint, hardwareType, hardwareSerial, statement, attestationKey, owner,
+            createdAt, updatedAt
+        ) = try row.decode(
+            (String, String, String, String?, String, String?, Data?, Data?, Data?, String?, Date, Date).self)
+        var attestation: FactoryAttestation?
+        if let statement, let attestationKey {
+            attestation = FactoryAttestation(statement: Array(statement), attestationKey: Array(attestationKey))
+        }
         var hardware: HardwareModuleName?
         if let hardwareType, let hardwareSerial {
             hardware = HardwareModuleName(
@@ -67,7 +75,8 @@ extension PostgresRegistry {
         return DeviceRecord(
             id: DeviceID(vendor: try VendorName(vendor), serial: try DeviceSerial(serial)),
             state: DeviceState(rawValue: state) ?? .generated, lot: lot, keyFingerprint: keyFingerprint,
-            hardwareModule: hardware, createdAt: createdAt, updatedAt: updatedAt)
+            hardwareModule: hardware, attestation: attestation, owner: owner, createdAt: createdAt,
+            updatedAt: updatedAt)
     }
 
     static func event(_ row: PostgresRow) throws -> LifecycleEvent {

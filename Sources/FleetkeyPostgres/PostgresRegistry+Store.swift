@@ -222,7 +222,7 @@ extension PostgresRegistry {
 
     // MARK: Statements
 
-    private static func insert(_ record: AuthorityRecord, _ connection: PostgresConnection, _ logger: Logger)
+    static func insert(_ record: AuthorityRecord, _ connection: PostgresConnection, _ logger: Logger)
         async throws
     {
         do {
@@ -237,7 +237,7 @@ extension PostgresRegistry {
         }
     }
 
-    private static func insert(_ key: KeyRecord, _ connection: PostgresConnection, _ logger: Logger) async throws {
+    static func insert(_ key: KeyRecord, _ connection: PostgresConnection, _ logger: Logger) async throws {
         try await connection.query(
             """
             INSERT INTO keys (fingerprint, spki, algorithm, custody, location, created_at)
@@ -247,7 +247,7 @@ extension PostgresRegistry {
             """, logger: logger)
     }
 
-    private static func insert(_ certificate: CertificateRecord, _ connection: PostgresConnection, _ logger: Logger)
+    static func insert(_ certificate: CertificateRecord, _ connection: PostgresConnection, _ logger: Logger)
         async throws
     {
         do {
@@ -265,7 +265,7 @@ extension PostgresRegistry {
         }
     }
 
-    private static func apply(_ change: DeviceChange, _ connection: PostgresConnection, _ logger: Logger) async throws {
+    static func apply(_ change: DeviceChange, _ connection: PostgresConnection, _ logger: Logger) async throws {
         let device = change.device
         if let lot = device.lot {
             try await connection.query(
@@ -284,8 +284,8 @@ extension PostgresRegistry {
                 """
                 UPDATE devices SET state = \(device.state.rawValue), lot = \(device.lot),
                     key_fingerprint = \(device.keyFingerprint), hw_type = \(hardwareType),
-                    hw_serial = \(hardwareSerial),
-                    updated_at = \(device.updatedAt)
+                    hw_serial = \(hardwareSerial), attestation = \(device.attestation.map { Data($0.statement) }),
+                    attestation_key = \(device.attestation.map { Data($0.attestationKey) }), owner = \(device.owner), updated_at = \(device.updatedAt)
                 WHERE serial = \(device.id.serial.value) AND vendor = \(device.id.vendor.value)
                     AND state = \(expected.rawValue)
                 RETURNING 1
@@ -302,11 +302,13 @@ extension PostgresRegistry {
             do {
                 try await connection.query(
                     """
-                    INSERT INTO devices (vendor, serial, state, lot, key_fingerprint, hw_type, hw_serial, created_at,
-                        updated_at)
+                    INSERT INTO devices (vendor, serial, state, lot, key_fingerprint, hw_type, hw_serial, attestation,
+                        attestation_key, owner, created_at, updated_at)
                     VALUES (\(device.id.vendor.value), \(device.id.serial.value), \(device.state.rawValue),
                         \(device.lot),
-                        \(device.keyFingerprint), \(hardwareType), \(hardwareSerial), \(device.createdAt),
+                        \(device.keyFingerprint), \(hardwareType), \(hardwareSerial),
+                        \(device.attestation.map { Data($0.statement) }),
+                        \(device.attestation.map { Data($0.attestationKey) }), \(device.owner), \(device.createdAt),
                         \(device.updatedAt))
                     """, logger: logger)
             } catch  where PostgresFailure.isUniqueViolation(error, constraint: "devices_by_serial") {

@@ -156,5 +156,30 @@ enum PostgresRegistrySchema {
                 // A running server polls for revocations made by other processes.
                 "CREATE INDEX events_by_action ON events (action, sequence)",
             ]),
+        Migration(
+            name: "v3-supply-chain",
+            statements: [
+                """
+                CREATE TABLE owners (
+                    name text COLLATE "C" PRIMARY KEY,
+                    created_at timestamptz NOT NULL
+                )
+                """,
+                // The factory's attestation of the identity key, and the owner a manifest shipped the device to.
+                "ALTER TABLE devices ADD COLUMN attestation bytea",
+                "ALTER TABLE devices ADD COLUMN attestation_key bytea",
+                "ALTER TABLE devices ADD COLUMN owner text COLLATE \"C\" REFERENCES owners(name)",
+                // Every imported manifest, by the SHA-256 of its bytes: a second import of it changes nothing.
+                """
+                CREATE TABLE manifests (
+                    digest text COLLATE "C" PRIMARY KEY,
+                    vendor text COLLATE "C" NOT NULL,
+                    lot text COLLATE "C" NOT NULL,
+                    owner text COLLATE "C" NOT NULL REFERENCES owners(name),
+                    device_count integer NOT NULL,
+                    imported_at timestamptz NOT NULL
+                )
+                """,
+            ]),
     ]
 }

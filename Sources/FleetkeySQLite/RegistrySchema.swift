@@ -115,6 +115,28 @@ enum RegistrySchema {
                     CREATE INDEX events_by_action ON events(action, sequence);
                     """)
         }
+        migrator.registerMigration("v3-supply-chain") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE owners (
+                        name TEXT PRIMARY KEY,
+                        created_at REAL NOT NULL
+                    );
+                    -- The factory's attestation of the identity key, and the owner a manifest shipped the device to.
+                    ALTER TABLE devices ADD COLUMN attestation BLOB;
+                    ALTER TABLE devices ADD COLUMN attestation_key BLOB;
+                    ALTER TABLE devices ADD COLUMN owner TEXT REFERENCES owners(name);
+                    -- Every imported manifest, by the SHA-256 of its bytes: a second import of it changes nothing.
+                    CREATE TABLE manifests (
+                        digest TEXT PRIMARY KEY,
+                        vendor TEXT NOT NULL,
+                        lot TEXT NOT NULL,
+                        owner TEXT NOT NULL REFERENCES owners(name),
+                        device_count INTEGER NOT NULL,
+                        imported_at REAL NOT NULL
+                    );
+                    """)
+        }
         return migrator
     }
 }

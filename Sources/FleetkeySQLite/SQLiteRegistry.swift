@@ -267,7 +267,7 @@ public final class SQLiteRegistry: RegistryStore {
 
     // MARK: Row mapping
 
-    private static func insert(_ record: AuthorityRecord, _ db: Database) throws {
+    static func insert(_ record: AuthorityRecord, _ db: Database) throws {
         do {
             try db.execute(
                 sql: """
@@ -283,7 +283,7 @@ public final class SQLiteRegistry: RegistryStore {
         }
     }
 
-    private static func insert(_ key: KeyRecord, _ db: Database) throws {
+    static func insert(_ key: KeyRecord, _ db: Database) throws {
         try db.cachedStatement(
             sql: """
                 INSERT INTO keys (fingerprint, spki, algorithm, custody, location, created_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -295,7 +295,7 @@ public final class SQLiteRegistry: RegistryStore {
         ])
     }
 
-    private static func insert(_ certificate: CertificateRecord, _ db: Database) throws {
+    static func insert(_ certificate: CertificateRecord, _ db: Database) throws {
         do {
             try db.cachedStatement(
                 sql: """
@@ -314,7 +314,7 @@ public final class SQLiteRegistry: RegistryStore {
         }
     }
 
-    private static func apply(_ change: DeviceChange, _ db: Database) throws {
+    static func apply(_ change: DeviceChange, _ db: Database) throws {
         let device = change.device
         if let lot = device.lot {
             try db.cachedStatement(
@@ -324,12 +324,14 @@ public final class SQLiteRegistry: RegistryStore {
         if let expected = change.expectedState {
             try db.cachedStatement(
                 sql: """
-                    UPDATE devices SET state = ?, lot = ?, key_fingerprint = ?, hw_type = ?, hw_serial = ?, updated_at = ?
+                    UPDATE devices SET state = ?, lot = ?, key_fingerprint = ?, hw_type = ?, hw_serial = ?, attestation = ?,
+                        attestation_key = ?, owner = ?, updated_at = ?
                     WHERE serial = ? AND vendor = ? AND state = ?
                     """
             ).execute(arguments: [
                 device.state.rawValue, device.lot, device.keyFingerprint, device.hardwareModule?.hardwareType.description,
-                device.hardwareModule.map { Data($0.serialNumber) }, device.updatedAt.timeIntervalSince1970,
+                device.hardwareModule.map { Data($0.serialNumber) }, device.attestation.map { Data($0.statement) },
+                device.attestation.map { Data($0.attestationKey) }, device.owner, device.updatedAt.timeIntervalSince1970,
                 device.id.serial.value, device.id.vendor.value, expected.rawValue,
             ])
             guard db.changesCount == 1 else {
@@ -341,12 +343,15 @@ public final class SQLiteRegistry: RegistryStore {
             do {
                 try db.cachedStatement(
                     sql: """
-                        INSERT INTO devices (vendor, serial, state, lot, key_fingerprint, hw_type, hw_serial, created_at, updated_at)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        INSERT INTO devices (vendor, serial, state, lot, key_fingerprint, hw_type, hw_serial, attestation,
+                            attestation_key, owner, created_at, updated_at)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """
                 ).execute(arguments: [
                     device.id.vendor.value, device.id.serial.value, device.state.rawValue, device.lot, device.keyFingerprint,
                     device.hardwareModule?.hardwareType.description, device.hardwareModule.map { Data($0.serialNumber) },
+                    device.attestation.map { Data($0.statement) }, device.attestation.map { Data($0.attestationKey) },
+                    device.owner,
                     device.createdAt.timeIntervalSince1970, device.updatedAt.timeIntervalSince1970,
                 ])
             } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
@@ -372,7 +377,7 @@ public final class SQLiteRegistry: RegistryStore {
         ).map(device)
     }
 
-    private static func date(_ row: Row, _ column: String) -> Date {
+    static func date(_ row: Row, _ column: String) -> Date {
         Date(timeIntervalSince1970: row[column])
     }
 
@@ -402,7 +407,7 @@ public final class SQLiteRegistry: RegistryStore {
             issuedAt: date(row, "issued_at"), revocation: revocationInfo(row))
     }
 
-    private static func device(_ row: Row) throws -> DeviceRecord {
+    static func device(_ row: Row) throws -> DeviceRecord {
         var hardware: HardwareModuleName?
         if let type = row["hw_type"] as String?, let serial = row["hw_serial"] as Data? {
             hardware = HardwareModuleName(hardwareType: try ASN1ObjectIdentifier(dotRepresentation: type), serialNumber: Array(serial))
@@ -410,7 +415,13 @@ public final class SQLiteRegistry: RegistryStore {
         return DeviceRecord(
             id: DeviceID(vendor: try VendorName(row["vendor"]), serial: try DeviceSerial(row["serial"])),
             state: DeviceState(rawValue: row["state"]) ?? .generated, lot: row["lot"], keyFingerprint: row["key_fingerprint"],
-            hardwareModule: hardware, createdAt: date(row, "created_at"), updatedAt: date(row, "updated_at"))
+            hardwareModule: hardware, attestation: attestation(row), owner: row["owner"],
+            createdAt: date(row, "created_at"), updatedAt: date(row, "updated_at"))
+    }
+
+    private static func attestation(_ row: Row) -> FactoryAttestation? {
+        guard let statement = row["attestation"] as Data?, let key = row["attestation_key"] as Data? else { return nil }
+        return FactoryAttestation(statement: Array(statement), attestationKey: Array(key))
     }
 
     private static func event(_ row: Row) -> LifecycleEvent {

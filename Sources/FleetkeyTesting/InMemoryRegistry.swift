@@ -14,9 +14,12 @@ public final class InMemoryRegistry: RegistryStore, RevocationStore {
         var certificates: [String: CertificateRecord] = [:]  // issuer/serial
         var events: [LifecycleEvent] = []
         var crls: [String: PublishedCRL] = [:]  // issuer/partition
+        var lots: [String: Date] = [:]  // vendor/lot
+        var owners: [String: OwnerRecord] = [:]
+        var manifests: [String: ImportedManifest] = [:]  // digest
     }
 
-    private let state = Mutex(State())
+    let state = Mutex(State())
 
     public init() {}
 
@@ -67,7 +70,10 @@ public final class InMemoryRegistry: RegistryStore, RevocationStore {
                 throw DuplicateSerialError(issuer: issuance.certificate.issuer, serial: issuance.certificate.serial)
             }
             if state.keys[issuance.key.fingerprint] == nil { state.keys[issuance.key.fingerprint] = issuance.key }
-            if let change = issuance.device { state.devices[change.device.id] = change.device }
+            if let change = issuance.device {
+                state.devices[change.device.id] = change.device
+                Self.noteLot(of: change.device, in: &state)
+            }
             state.certificates[key] = issuance.certificate
             Self.append(issuance.events, to: &state)
         }
@@ -209,7 +215,13 @@ public final class InMemoryRegistry: RegistryStore, RevocationStore {
         state.withLock { Int64($0.events.count) }
     }
 
-    private static func insert(_ certificate: CertificateRecord, into state: inout State) throws {
+    static func noteLot(of device: DeviceRecord, in state: inout State) {
+        if let lot = device.lot, state.lots["\(device.id.vendor)/\(lot)"] == nil {
+            state.lots["\(device.id.vendor)/\(lot)"] = device.updatedAt
+        }
+    }
+
+    static func insert(_ certificate: CertificateRecord, into state: inout State) throws {
         let key = "\(certificate.issuer)/\(certificate.serial)"
         guard state.certificates[key] == nil else {
             throw DuplicateSerialError(issuer: certificate.issuer, serial: certificate.serial)
@@ -217,7 +229,7 @@ public final class InMemoryRegistry: RegistryStore, RevocationStore {
         state.certificates[key] = certificate
     }
 
-    private static func append(_ events: [LifecycleEvent], to state: inout State) {
+    static func append(_ events: [LifecycleEvent], to state: inout State) {
         for var event in events {
             event.sequence = Int64(state.events.count + 1)
             state.events.append(event)

@@ -16,6 +16,9 @@ struct DeviceView: Encodable {
     var lot: String?
     var keyFingerprint: String
     var hardwareModuleName: [String: String]?
+    /// Whether the factory recorded the secure element's attestation of the key.
+    var attested: Bool
+    var owner: String?
     var createdAt: Date
     var updatedAt: Date
 
@@ -28,6 +31,8 @@ struct DeviceView: Encodable {
         hardwareModuleName = record.hardwareModule.map {
             ["hwType": $0.hardwareType.description, "hwSerialNum": $0.serialText]
         }
+        attested = record.attestation != nil
+        owner = record.owner
         createdAt = record.createdAt
         updatedAt = record.updatedAt
     }
@@ -122,6 +127,7 @@ struct DeviceShow: FleetkeyCommand {
         }
         Output.line("Device \(record.id) — \(record.state.rawValue)")
         if let lot = record.lot { Output.line("  lot          \(lot)") }
+        if let owner = record.owner { Output.line("  owner        \(owner)") }
         Output.line("  key          sha256:\(record.keyFingerprint)")
         if let hardware = record.hardwareModule {
             Output.line("  hardware     \(hardware.serialText) (hwType \(hardware.hardwareType))")

@@ -26,9 +26,14 @@ struct EcosystemDirectory {
         var format: Int
         var name: String
         var registry: String
-        var keystore: String
-        var scryptLog2N: Int
+        /// The keystore directory and its scrypt cost; absent in an owner's directory, which holds no CA keys.
+        var keystore: String?
+        var scryptLog2N: Int?
         var createdAt: Date
+        /// `owner` for a device owner's registry (`fleetkey owner init`); absent for an ecosystem.
+        var role: String?
+        /// An owner directory's trusted ecosystem root, as a file name in the directory.
+        var trustAnchor: String?
     }
 
     /// Finds the ecosystem: `--dir`, then FLEETKEY_DIR, then ./fleetkey-data.
@@ -75,6 +80,14 @@ struct EcosystemDirectory {
         return try RegistrySelection(recorded: configuration.registry, directory: url).open()
     }
 
+    /// The registry with its supply-chain side, for the factory line, owners and manifests.
+    func openSupplyChainRegistry() throws -> any RegistryStore & SupplyChainStore {
+        guard let store = try openRegistry() as? any RegistryStore & SupplyChainStore else {
+            throw FleetkeyError(.configuration, "this registry does not support the supply chain (owners, manifests)")
+        }
+        return store
+    }
+
     /// The registry with its revocation side, for revoking and publishing status.
     func openRevocationRegistry() throws -> any RegistryStore & RevocationStore {
         guard let store = try openRegistry() as? any RegistryStore & RevocationStore else {
@@ -85,9 +98,14 @@ struct EcosystemDirectory {
 
     func openKeystore(passphrase: Passphrase) throws -> SoftwareKeystore {
         let configuration = try configuration()
+        guard let keystore = configuration.keystore, let log2N = configuration.scryptLog2N else {
+            throw FleetkeyError(
+                .configuration,
+                "\(url.path) is a device owner's registry (fleetkey owner init): it holds no CA keys, so it cannot "
+                    + "issue, sign or revoke; run this command on the ecosystem's directory")
+        }
         return try SoftwareKeystore(
-            directory: url.appendingPathComponent(configuration.keystore), passphrase: passphrase,
-            cost: ScryptCost(log2N: configuration.scryptLog2N))
+            directory: url.appendingPathComponent(keystore), passphrase: passphrase, cost: ScryptCost(log2N: log2N))
     }
 
     /// The core wired to this directory's registry and keystore; keys in PKCS#11 tokens are reached through their

@@ -156,6 +156,11 @@ public struct DeviceRecord: Hashable, Sendable {
     public var lot: String?
     public var keyFingerprint: String
     public var hardwareModule: HardwareModuleName?
+    /// The secure element's attestation of the identity key, taken at the factory once the slot was locked; the
+    /// element is the one ``hardwareModule`` names.
+    public var attestation: FactoryAttestation?
+    /// The owner the device was shipped to (a supply-chain manifest import); `nil` while it is the vendor's.
+    public var owner: String?
     public var createdAt: Date
     public var updatedAt: Date
 
@@ -165,6 +170,8 @@ public struct DeviceRecord: Hashable, Sendable {
         lot: String?,
         keyFingerprint: String,
         hardwareModule: HardwareModuleName?,
+        attestation: FactoryAttestation? = nil,
+        owner: String? = nil,
         createdAt: Date,
         updatedAt: Date
     ) {
@@ -173,6 +180,8 @@ public struct DeviceRecord: Hashable, Sendable {
         self.lot = lot
         self.keyFingerprint = keyFingerprint
         self.hardwareModule = hardwareModule
+        self.attestation = attestation
+        self.owner = owner
         self.createdAt = createdAt
         self.updatedAt = updatedAt
     }
@@ -211,5 +220,30 @@ public struct LifecycleEvent: Hashable, Sendable {
         self.fromState = fromState
         self.toState = toState
         self.detail = detail
+    }
+}
+
+/// What a secure element said about a device's identity key at the factory, and the key that said it.
+public struct FactoryAttestation: Hashable, Sendable {
+    /// The DER ``KeyAttestation``.
+    public var statement: [UInt8]
+    /// The DER SubjectPublicKeyInfo of the element's attestation key. The registry (or a manifest, signed by the
+    /// vendor) vouches for it; the statement's signature is checked against it.
+    public var attestationKey: [UInt8]
+
+    public init(statement: [UInt8], attestationKey: [UInt8]) {
+        self.statement = statement
+        self.attestationKey = attestationKey
+    }
+}
+
+/// Somebody who buys devices and runs them: the party a supply-chain manifest ships a lot to.
+public struct OwnerRecord: Hashable, Sendable {
+    public var name: String
+    public var createdAt: Date
+
+    public init(name: String, createdAt: Date) {
+        self.name = name
+        self.createdAt = createdAt
     }
 }

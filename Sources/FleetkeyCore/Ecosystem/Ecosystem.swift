@@ -218,6 +218,10 @@ public struct Ecosystem: Sendable {
         /// Where the device's private key lives, for the registry.
         public var keyCustody: KeyCustodyKind
         public var keyLocation: String?
+        /// `true`: the device becomes provisioned with this issuance. `false` (the factory line): it is registered,
+        /// still `generated`, and becomes provisioned only once the certificate is written into its locked secure
+        /// element (``SupplyChainStore/change(_:events:)``).
+        public var provisions: Bool
 
         public init(
             csr: [UInt8],
@@ -225,8 +229,10 @@ public struct Ecosystem: Sendable {
             hardwareModule: HardwareModuleName? = nil,
             lot: String? = nil,
             keyCustody: KeyCustodyKind = .external,
-            keyLocation: String? = nil
+            keyLocation: String? = nil,
+            provisions: Bool = true
         ) {
+            self.provisions = provisions
             self.csr = csr
             self.profile = profile
             self.hardwareModule = hardwareModule
@@ -271,7 +277,15 @@ public struct Ecosystem: Sendable {
         let deviceID = DeviceID(vendor: vendor, serial: try DeviceSerial(serialText))
         let existing = try await store.device(deviceID)
         let fromState = existing?.state ?? .generated
-        let toState = try lifecycle.next(from: fromState, on: .provision)
+        let toState: DeviceState
+        if request.provisions {
+            toState = try lifecycle.next(from: fromState, on: .provision)
+        } else if let existing {
+            throw FleetkeyError(
+                .alreadyExists, "device \(deviceID) is already registered (\(existing.state.rawValue)); it is not issued twice")
+        } else {
+            toState = .generated
+        }
 
         let now = clock.now()
         let keyRecord = try keyRecord(csr.publicKey, custody: request.keyCustody, location: request.keyLocation)
@@ -295,9 +309,11 @@ public struct Ecosystem: Sendable {
             events.append(
                 event("certificate.issued", subject: "certificate:\(authority.id)/\(record.serial)",
                     detail: ["profile": request.profile, "device": deviceID.description]))
-            events.append(
-                event("device.provisioned", subject: deviceSubject, from: fromState.rawValue, to: toState.rawValue,
-                    detail: ["certificate": record.serial]))
+            if request.provisions {
+                events.append(
+                    event("device.provisioned", subject: deviceSubject, from: fromState.rawValue, to: toState.rawValue,
+                        detail: ["certificate": record.serial]))
+            }
             do {
                 try await store.record(
                     IssuanceUnit(

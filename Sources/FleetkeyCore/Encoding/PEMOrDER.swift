@@ -46,6 +46,21 @@ public enum PEMOrDER {
         }
     }
 
+    /// The DER of a PEM document with `label` (such as `X509 CRL`), or `bytes` themselves when they are not PEM.
+    public static func der(_ bytes: [UInt8], label: String, source: String) throws(FleetkeyError) -> [UInt8] {
+        do {
+            guard let pem = try pemDocument(bytes) else { return bytes }
+            guard pem.discriminator == label else {
+                throw FleetkeyError(.malformedInput, "\(source) is a PEM '\(pem.discriminator)', not '\(label)'")
+            }
+            return pem.derBytes
+        } catch let error as FleetkeyError {
+            throw error
+        } catch {
+            throw FleetkeyError(.malformedInput, "\(source) is not valid PEM: \(error)")
+        }
+    }
+
     /// The PEM document in `bytes`, or `nil` when the bytes do not look like PEM at all.
     private static func pemDocument(_ bytes: [UInt8]) throws -> PEMDocument? {
         guard let text = String(validating: bytes, as: UTF8.self), text.contains("-----BEGIN ") else { return nil }

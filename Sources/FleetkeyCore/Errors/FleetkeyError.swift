@@ -46,6 +46,8 @@ public struct FleetkeyError: Error, Hashable, Sendable, CustomStringConvertible 
         /// A revocation-status answer (an OCSP response) does not verify: wrong signer, bad signature, stale, or
         /// about another certificate.
         public static let statusNotVerified = Code("status-not-verified")
+        /// A supply-chain manifest failed verification; nothing of it was imported.
+        public static let manifestRejected = Code("manifest-rejected")
     }
 
     public let code: Code
