@@ -71,12 +71,22 @@ public struct ManifestExporter: Sendable {
         let document = ManifestDocument(
             ecosystem: ecosystem.policy.ecosystem, vendor: vendor.value, lot: lot, buyer: buyer,
             createdAt: ecosystem.clock.now(), chain: [Self.base64(authority.certificateDER)], devices: entries)
-        let content = try document.encoded()
-        let bytes = try CMS.sign(
-            content, signatureAlgorithm: try KeySpec(signer.certificate.publicKey).signatureAlgorithm,
-            additionalIntermediateCertificates: [try Certificate(derEncoded: authority.certificateDER)],
-            certificate: signer.certificate, privateKey: signer.key, signingTime: ecosystem.clock.now(), detached: false)
+        let bytes = try Self.sign(
+            document, signer: signer, vendorCA: try Certificate(derEncoded: authority.certificateDER),
+            at: ecosystem.clock.now())
         return Export(bytes: bytes, document: document, skipped: skipped)
+    }
+
+    /// Signs manifest content: CMS SignedData, content attached, signer and vendor CA certificates included, with
+    /// the content-type, message-digest and signing-time signed attributes.
+    public static func sign(
+        _ document: ManifestDocument, signer: (certificate: Certificate, key: Certificate.PrivateKey),
+        vendorCA: Certificate, at signingTime: Date
+    ) throws -> [UInt8] {
+        try CMS.sign(
+            try document.encoded(), signatureAlgorithm: try KeySpec(signer.certificate.publicKey).signatureAlgorithm,
+            additionalIntermediateCertificates: [vendorCA], certificate: signer.certificate, privateKey: signer.key,
+            signingTime: signingTime, detached: false)
     }
 
     static func base64(_ bytes: [UInt8]) -> String { Data(bytes).base64EncodedString() }
