@@ -158,3 +158,38 @@ struct SupplyChainCLITests {
         return nil
     }
 }
+
+/// The factory line with its secure elements on a real PKCS#11 token (SoftHSM2 standing in for a bench of
+/// elements): keys made on the token, never extractable, and the manifest verifies like the emulator's.
+@Suite("Factory provisioning into PKCS#11 secure elements (SoftHSM2)")
+struct PKCS11FactoryTests {
+    @Test("a lot provisioned onto a token: attested, exported, and openssl verifies the manifest")
+    func provisionOnToken() throws {
+        let hsm = try SoftHSMTokens(labels: ["factory-bench"])
+        let eco = try CLIEcosystem(vendors: ["Acme"])
+        let token = "pkcs11:token=factory-bench?module-path=\(SoftHSMTokens.modulePath)"
+        let provisioned = try eco.fleetkey(
+            ["factory", "provision", "--vendor", "Acme", "--lot", "P1", "--count", "5", "--element", token, "--json"],
+            environment: hsm.environment)
+        expectSuccess(provisioned)
+        #expect(provisioned.stdout.contains("\"provisioned\" : 5"), "\(provisioned.output)")
+        // A rerun finds every element on the token and does nothing twice.
+        let rerun = try eco.fleetkey(
+            ["factory", "provision", "--vendor", "Acme", "--lot", "P1", "--count", "5", "--element", token, "--json"],
+            environment: hsm.environment)
+        #expect(rerun.stdout.contains("\"alreadyProvisioned\" : 5"), "\(rerun.output)")
+        let listed = try eco.fleetkey(["device", "list", "--lot", "P1", "--json"])
+        #expect(listed.stdout.components(separatedBy: "\"attested\" : true").count - 1 == 5)
+        let manifest = eco.file("P1.manifest")
+        expectSuccess(try eco.fleetkey(["manifest", "export", "--lot", "P1", "--out", manifest]))
+        let openssl = try Tools.run(
+            "openssl",
+            ["cms", "-verify", "-inform", "DER", "-in", manifest, "-CAfile", eco.rootPEM, "-purpose", "any", "-out", "/dev/null"])
+        #expect(openssl.status == 0, "\(openssl.output)")
+        // Without the PIN the token cannot be used, and the error says where the PIN comes from.
+        let noPIN = try eco.fleetkey(
+            ["factory", "provision", "--vendor", "Acme", "--lot", "P2", "--count", "1", "--element", token],
+            environment: ["SOFTHSM2_CONF": hsm.configuration])
+        #expect(noPIN.status == 1 && !noPIN.stderr.contains(SoftHSMTokens.pin), "\(noPIN.stderr)")
+    }
+}
