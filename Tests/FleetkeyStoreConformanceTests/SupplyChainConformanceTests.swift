@@ -70,19 +70,8 @@ struct SupplyChainConformanceTests {
     static func ownerRegistry(_ kind: StoreKind, root: Certificate) async throws -> (StoreUnderTest, any RegistryStore & SupplyChainStore) {
         let owner = try await StoreUnderTest.make(kind)
         let store = try supplyChain(owner.store)
-        let spki = root.publicKey.subjectPublicKeyInfoDER
-        let key = KeyRecord(
-            fingerprint: Hex.lower(SHA256.hash(data: spki)), subjectPublicKeyInfo: spki, algorithm: try KeySpec(root.publicKey),
-            custody: .external, location: nil)
-        try await store.createRoot(
-            AuthorityRecord(
-                id: "root", kind: .root, vendor: nil, certificateDER: try root.derBytes(), keyReference: "none:trust-anchor",
-                algorithm: try KeySpec(root.publicKey), createdAt: Date()),
-            certificate: CertificateRecord(
-                issuer: "root", serial: root.serialNumber.hexString, profile: CertificateProfile.Name.root,
-                subject: root.subject.description, notBefore: root.notValidBefore, notAfter: root.notValidAfter,
-                keyFingerprint: key.fingerprint, device: nil, der: try root.derBytes(), status: .valid, issuedAt: Date()),
-            key: key, events: [])
+        let anchor = try TrustAnchor.records(root, at: Date())
+        try await store.createRoot(anchor.authority, certificate: anchor.certificate, key: anchor.key, events: [])
         try await store.addOwner(OwnerRecord(name: "Globex-Ops", createdAt: Date()), events: [])
         return (owner, store)
     }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Crypto
 import FleetkeyCore
 import FleetkeySQLite
 import Foundation
@@ -37,37 +36,19 @@ struct OwnerInit: FleetkeyCommand {
             throw FleetkeyError(.invalidArgument, "cannot read the trust anchor '\(trustAnchor)'")
         }
         let root = try PEMOrDER.certificate(Array(bytes), source: "--trust-anchor \(trustAnchor)")
-        guard root.subject == root.issuer, root.publicKey.isValidSignature(root.signature, for: root),
-            (try? root.extensions.basicConstraints) == .isCertificateAuthority(maxPathLength: nil)
-                || (try? root.extensions.basicConstraints).map({ if case .isCertificateAuthority = $0 { true } else { false } })
-                    == true
-        else {
-            throw FleetkeyError(
-                .invalidArgument,
-                "--trust-anchor must be a self-signed CA certificate (an ecosystem root); '\(root.subject)' is not")
-        }
+        try TrustAnchor.check(root)
         try FileManager.default.createDirectory(at: directory.url, withIntermediateDirectories: true)
         let anchorFile = directory.url.appendingPathComponent("trust-anchor.pem")
         try Data((try root.pemString() + "\n").utf8).write(to: anchorFile, options: .atomic)
         let registry = try SQLiteRegistry(path: directory.registryURL.path)
         let now = Date()
-        let spki = root.publicKey.subjectPublicKeyInfoDER
-        let key = KeyRecord(
-            fingerprint: Hex.lower(SHA256.hash(data: spki)), subjectPublicKeyInfo: spki,
-            algorithm: try KeySpec(root.publicKey), custody: .external, location: nil)
+        let anchor = try TrustAnchor.records(root, at: now)
         try await registry.createRoot(
-            AuthorityRecord(
-                id: "root", kind: .root, vendor: nil, certificateDER: try root.derBytes(),
-                keyReference: "none:trust-anchor", algorithm: try KeySpec(root.publicKey), createdAt: now),
-            certificate: CertificateRecord(
-                issuer: "root", serial: root.serialNumber.hexString, profile: CertificateProfile.Name.root,
-                subject: root.subject.description, notBefore: root.notValidBefore, notAfter: root.notValidAfter,
-                keyFingerprint: key.fingerprint, device: nil, der: try root.derBytes(), status: .valid, issuedAt: now),
-            key: key,
+            anchor.authority, certificate: anchor.certificate, key: anchor.key,
             events: [
                 LifecycleEvent(
                     at: now, actor: Actor.current, action: "trust-anchor.added", subject: "authority:root",
-                    detail: ["subject": root.subject.description, "key": key.fingerprint])
+                    detail: ["subject": root.subject.description, "key": anchor.key.fingerprint])
             ])
         try await registry.addOwner(
             OwnerRecord(name: name, createdAt: now),

@@ -126,9 +126,7 @@ public struct ManifestImporter: Sendable {
         let unit = ManifestImportUnit(
             manifest: manifest,
             authorities: [
-                AuthorityRecord(
-                    id: "root", kind: .root, vendor: nil, certificateDER: try root.derBytes(),
-                    keyReference: "none:trust-anchor", algorithm: try KeySpec(root.publicKey), createdAt: now),
+                try TrustAnchor.records(root, at: now).authority,
                 AuthorityRecord(
                     id: vendor.authorityID, kind: .vendor, vendor: vendor, certificateDER: try vendorCA.derBytes(),
                     keyReference: "none:held-by-vendor", algorithm: try KeySpec(vendorCA.publicKey), createdAt: now),
