@@ -17,8 +17,13 @@ struct CLITests {
 
         let listing = try Tools.run(Tools.fleetkey, ["device", "list", "--dir", parent.path, "--json"])
         let devices = try JSONSerialization.jsonObject(with: Data(listing.stdout.utf8)) as? [[String: Any]]
-        #expect(devices?.count == 4)
+        // Two simulated devices per vendor, and a factory lot of two in Acme Sensors' emulated secure elements.
+        #expect(devices?.count == 6)
         #expect(devices?.allSatisfy { $0["state"] as? String == "provisioned" } == true)
+        #expect(devices?.filter { $0["attested"] as? Bool == true }.count == 2)
+        let manifestCommand = try #require(result.stdout.split(separator: "\n").first { $0.contains("openssl cms -verify") })
+        let manifestCheck = try Tools.run("openssl", Array(manifestCommand.split(separator: " ").map(String.init).dropFirst()))
+        #expect(manifestCheck.status == 0, "\(manifestCheck.output)")
     }
 
     @Test("inspection commands read the registry, as text and as JSON")
@@ -55,7 +60,8 @@ struct CLITests {
     @Test("every command has --help")
     func help() throws {
         for command in [[], ["init"], ["vendor", "add"], ["vendor", "list"], ["ca", "cert"], ["issue"], ["cert", "show"],
-            ["device", "list"], ["device", "show"], ["demo"]]
+            ["device", "list"], ["device", "show"], ["demo"], ["factory", "provision"], ["manifest", "export"],
+            ["manifest", "import"], ["owner", "init"], ["owner", "add"], ["owner", "list"], ["lot", "show"]]
         {
             let result = try Tools.run(Tools.fleetkey, command + ["--help"])
             #expect(result.status == 0)

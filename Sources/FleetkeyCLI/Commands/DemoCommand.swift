@@ -28,6 +28,8 @@ struct DemoCommand: FleetkeyCommand {
         var vendors: [String: String]
         var devices: [String]
         var verify: String
+        var manifest: String
+        var verifyManifest: String
     }
 
     func execute() async throws {
@@ -54,8 +56,9 @@ struct DemoCommand: FleetkeyCommand {
             ecosystem: "Demo Ecosystem", baseURL: "http://127.0.0.1:8080", hardwareModuleType: InitCommand.newHardwareType())
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         try policy.encoded().write(to: directory.policyURL, options: .atomic)
+        let registry = try SQLiteRegistry(path: directory.registryURL.path)
         let ecosystem = Ecosystem(
-            policy: policy, store: try SQLiteRegistry(path: directory.registryURL.path),
+            policy: policy, store: registry,
             custody: try SoftwareKeystore(directory: directory.keysURL, passphrase: passphrase, cost: cost),
             actor: "demo")
         let root = try await ecosystem.createRoot(algorithm: .p384)
@@ -90,10 +93,32 @@ struct DemoCommand: FleetkeyCommand {
                 progress("  issued \(serial) (serial \(issued.record.serial))")
             }
         }
+        // The factory and the supply chain: a lot provisioned into emulated secure elements, and its signed manifest.
+        let acme = try VendorName("Acme Sensors")
+        progress("Provisioning lot ACME-FACTORY-1 into \(devices) emulated secure elements")
+        let line = try FactoryLine(
+            ecosystem: ecosystem, supplyChain: registry,
+            elements: EmulatedElementSource(
+                directory: url.appendingPathComponent("elements").appendingPathComponent(acme.authorityID)),
+            vendor: acme, lot: "ACME-FACTORY-1")
+        let acmeAuthority = try await ecosystem.vendorAuthority(acme)
+        for index in 1...devices { _ = try await line.provision(index, by: acmeAuthority) }
+        let signer = try await ecosystem.delegatedSigner(
+            vendor: acme, profile: CertificateProfile.Name.manifestSigner, index: registry)
+        let manifest = try await ManifestExporter(ecosystem: ecosystem).export(
+            vendor: acme, lot: "ACME-FACTORY-1", buyer: nil, signer: signer)
+        let manifestFile = url.appendingPathComponent("ACME-FACTORY-1.manifest")
+        try Data(manifest.bytes).write(to: manifestFile, options: .atomic)
+
         let firstVendor = vendorFiles["Acme Sensors"]!
         let verify = "openssl verify -CAfile \(rootFile.path) -untrusted \(firstVendor) \(deviceFiles[0])"
+        let verifyManifest =
+            "openssl cms -verify -inform DER -in \(manifestFile.path) -CAfile \(rootFile.path) -purpose any -out /dev/null"
         if json {
-            try Output.json(Result(directory: url.path, root: rootFile.path, vendors: vendorFiles, devices: deviceFiles, verify: verify))
+            try Output.json(
+                Result(
+                    directory: url.path, root: rootFile.path, vendors: vendorFiles, devices: deviceFiles, verify: verify,
+                    manifest: manifestFile.path, verifyManifest: verifyManifest))
             return
         }
         Output.line("")
@@ -111,6 +136,13 @@ struct DemoCommand: FleetkeyCommand {
         Output.line("Explore the registry:")
         Output.line("  fleetkey device list --dir \(url.path)")
         Output.line("  fleetkey cert show --dir \(url.path) \(deviceFiles[0])")
+        Output.line("  fleetkey lot show ACME-FACTORY-1 --dir \(url.path)")
+        Output.line("A factory lot's signed manifest (docs/manifests.md), and how a buyer checks and imports it:")
+        Output.line("  \(verifyManifest)")
+        Output.line("  fleetkey owner init --dir \(url.path)-owner --name Buyer --trust-anchor \(rootFile.path)")
+        Output.line("  fleetkey crl publish --dir \(url.path) --out \(url.path)/crl")
+        Output.line(
+            "  fleetkey manifest import \(manifestFile.path) --dir \(url.path)-owner --crl \(url.path)/crl/vendor-acme-sensors.crl")
         if environmentPassphrase == nil {
             Output.line("")
             Output.line("The CA keys were sealed under a random passphrase that was not kept: set FLEETKEY_PASSPHRASE")
