@@ -22,10 +22,14 @@ enum OCSPWorkload {
         var p99Milliseconds: Double
         var trivialRate: Double
         var opensslRate: Double?
+        /// How the openssl peer ran: its process count, how long it took to answer, or why it gave no figure.
+        var opensslNote: String
         var peakMiB: Double
     }
 
-    static func run(knownSerials: Int, distinctQueries: Int, seconds: Int, scratch: URL, log: @Sendable (String) -> Void)
+    static func run(
+        knownSerials: Int, distinctQueries: Int, seconds: Int, scratch: URL, log: @Sendable (String) -> Void
+    )
         async throws -> Result
     {
         let directory = scratch.appendingPathComponent("ocsp-\(knownSerials)")
@@ -38,14 +42,16 @@ enum OCSPWorkload {
         let world = try await ThrowawayEcosystem.make(vendors: ["Acme"], store: registry, custody: custody, now: Date())
         let authority = try await world.ecosystem.vendorAuthority(try VendorName("Acme"))
         log("    registering \(knownSerials) certificates")
-        let serials = try bulkLoad(knownSerials, registry: registry, path: directory.appendingPathComponent("registry.sqlite").path)
+        let serials = try bulkLoad(
+            knownSerials, registry: registry, path: directory.appendingPathComponent("registry.sqlite").path)
 
         let signer = try await world.ecosystem.delegatedSigner(
             vendor: try VendorName("Acme"), profile: CertificateProfile.Name.ocspResponder, index: registry)
         let responder = try OCSPResponder(
             issuers: [
                 try OCSPServedIssuer(
-                    authorityID: authority.id, caCertificate: authority.certificate, responderCertificate: signer.certificate,
+                    authorityID: authority.id, caCertificate: authority.certificate,
+                    responderCertificate: signer.certificate,
                     responderKey: signer.key)
             ], statusSource: RegistryStatusSource(store: registry), clock: SystemWallClock())
 
@@ -54,7 +60,8 @@ enum OCSPWorkload {
         var lines = ""
         for index in 0..<distinctQueries {
             let serial = serials[(index &* 7_919) % serials.count]
-            let der = try OCSPRequestBuilder.requestDER(issuer: authority.certificate, serial: .init(bytes: serial[...]))
+            let der = try OCSPRequestBuilder.requestDER(
+                issuer: authority.certificate, serial: .init(bytes: serial[...]))
             bodies.append(der)
             lines += Hex.lower(der) + "\n"
         }
@@ -68,8 +75,11 @@ enum OCSPWorkload {
         let port = Int.random(in: 46_000...52_000)
         let router = Router()
         router.get("/trivial") { _, _ in "ok" }
-        StatusRoutes(ocsp: responder, crls: CRLDistribution(policy: world.ecosystem.policy), store: registry, metrics: PrometheusCollectorRegistry())
-            .register(on: router)
+        StatusRoutes(
+            ocsp: responder, crls: CRLDistribution(policy: world.ecosystem.policy), store: registry,
+            metrics: PrometheusCollectorRegistry()
+        )
+        .register(on: router)
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)))
         let group = ServiceGroup(configuration: .init(services: [app], logger: .init(label: "bench")))
         let server = Task { try await group.run() }
@@ -78,7 +88,8 @@ enum OCSPWorkload {
 
         PeakMemory.reset()
         let environment = ["OCSP_REQUESTS": requestsFile.path]
-        let ocsp = try wrk(["-s", script.path, "http://127.0.0.1:\(port)/ocsp"], seconds: seconds, environment: environment)
+        let ocsp = try wrk(
+            ["-s", script.path, "http://127.0.0.1:\(port)/ocsp"], seconds: seconds, environment: environment)
         let peak = PeakMemory.peakMiB()
         let trivial = try wrk(["http://127.0.0.1:\(port)/trivial"], seconds: seconds, environment: [:])
         await group.triggerGracefulShutdown()
@@ -88,7 +99,10 @@ enum OCSPWorkload {
             serials: serials, directory: directory, authority: authority, responder: signer.certificate,
             responderKey: try custody.exportedPEMForBenchmark(responderReference),
             firstRequest: bodies[1], seconds: seconds)
-        return Result(rate: ocsp.rate, p99Milliseconds: ocsp.p99Milliseconds, trivialRate: trivial.rate, opensslRate: peer, peakMiB: peak)
+        log("    openssl: \(peer.note)")
+        return Result(
+            rate: ocsp.rate, p99Milliseconds: ocsp.p99Milliseconds, trivialRate: trivial.rate, opensslRate: peer.rate,
+            opensslNote: peer.note, peakMiB: peak)
     }
 
     /// The in-memory custody reference of the responder key (`Ecosystem.addVendor` labels it `<authority>-<profile>`).
@@ -102,7 +116,9 @@ enum OCSPWorkload {
         serials.reserveCapacity(count)
         try queue.write { db in
             try db.execute(
-                sql: "INSERT INTO keys (fingerprint, spki, algorithm, custody, location, created_at) VALUES ('bench', x'00', 'ecdsa-p256', 'external', NULL, 0)")
+                sql:
+                    "INSERT INTO keys (fingerprint, spki, algorithm, custody, location, created_at) VALUES ('bench', x'00', 'ecdsa-p256', 'external', NULL, 0)"
+            )
             let insert = try db.makeStatement(
                 sql: """
                     INSERT INTO certificates (issuer, serial, profile, subject, not_before, not_after, key_fingerprint, der,
@@ -114,7 +130,8 @@ enum OCSPWorkload {
                 serial[0] = (serial[0] & 0x7F) | 0x40
                 let revoked = index % 10 == 0
                 try insert.execute(arguments: [
-                    Hex.upper(serial), revoked ? "revoked" : "valid", revoked ? 1_790_000_000.0 : nil, revoked ? 1 : nil,
+                    Hex.upper(serial), revoked ? "revoked" : "valid", revoked ? 1_790_000_000.0 : nil,
+                    revoked ? 1 : nil,
                 ])
                 serials.append(serial)
             }
@@ -140,7 +157,8 @@ enum OCSPWorkload {
         """
 
     static func wrk(_ arguments: [String], seconds: Int, environment: [String: String]) throws -> WrkResult {
-        let output = try run("/usr/bin/wrk", ["-t1", "-c32", "-d\(seconds)s", "--latency"] + arguments, environment: environment)
+        let output = try run(
+            "/usr/bin/wrk", ["-t1", "-c32", "-d\(seconds)s", "--latency"] + arguments, environment: environment)
         return try parseWrk(output)
     }
 
@@ -164,11 +182,29 @@ enum OCSPWorkload {
         return nil
     }
 
-    /// `openssl ocsp` as a responder over an index of the same serials, loaded by wrk inside `unshare -n`.
+    /// The openssl peer's figure, or `nil` with the reason in `note`.
+    struct PeerResult {
+        var rate: Double?
+        var note: String
+    }
+
+    /// `openssl ocsp` as a responder over an index of the same serials, loaded by `ab` inside a private network and
+    /// PID namespace.
+    ///
+    /// openssl's responder binds every interface, hence the network namespace (whose loopback starts down: the shell
+    /// brings it up). It runs with `-multi` set to the core count, so that, like Fleetkey's server, it uses every core.
+    /// It must never outlive the run (an orphan spins on accept() in its dead namespace). Earlier runs left orphans, and
+    /// got no figure, because the peer inherited this process's blocked SIGTERM and SIGALRM (see ``Subprocess``):
+    /// neither `kill` nor `timeout` could stop it. Now the shell is started with no signal blocked, and is PID 1 of its
+    /// own PID namespace, so when it exits, however it exits, the kernel kills openssl and every child it forked;
+    /// `unshare --kill-child` kills the shell if unshare itself is killed; and `timeout -s KILL` bounds the whole.
+    /// Loading a 10^5-line index takes openssl about 0.1 s, 10^6 lines about 2 s; the shell waits up to 60 s for the
+    /// first good answer, and reports how long it took.
     static func openssl(
-        serials: [[UInt8]], directory: URL, authority: CertificateAuthority, responder: Certificate, responderKey: String,
+        serials: [[UInt8]], directory: URL, authority: CertificateAuthority, responder: Certificate,
+        responderKey: String,
         firstRequest: [UInt8], seconds: Int
-    ) throws -> Double? {
+    ) throws -> PeerResult {
         var index = ""
         index.reserveCapacity(serials.count * 70)
         for (position, serial) in serials.enumerated() {
@@ -177,51 +213,72 @@ enum OCSPWorkload {
             index += "\(status)\t\(Hex.upper(serial))\tunknown\t/CN=\(Hex.upper(serial))\n"
         }
         try index.write(to: directory.appendingPathComponent("index.txt"), atomically: true, encoding: .utf8)
-        try authority.certificate.pemString().write(to: directory.appendingPathComponent("ca.pem"), atomically: true, encoding: .utf8)
-        try responder.pemString().write(to: directory.appendingPathComponent("responder.pem"), atomically: true, encoding: .utf8)
+        try authority.certificate.pemString().write(
+            to: directory.appendingPathComponent("ca.pem"), atomically: true, encoding: .utf8)
+        try responder.pemString().write(
+            to: directory.appendingPathComponent("responder.pem"), atomically: true, encoding: .utf8)
         try responderKey.write(to: directory.appendingPathComponent("responder.key"), atomically: true, encoding: .utf8)
         let d = directory.path
+        let processes = max(1, ProcessInfo.processInfo.activeProcessorCount)
         // openssl's responder answers one request per connection and closes it without a Content-Length, which wrk
         // cannot count; ApacheBench (`ab`) handles that, so it drives openssl, with the same concurrency and requests.
+        // `ab -r` keeps going past a reset connection instead of aborting the whole measurement; `-s 5` bounds each
+        // request; openssl's own `-timeout 5` stops one stalled client from blocking a responder process for good.
         let shell = """
-            ip link set lo up
-            # The peer must never outlive the run: orphaned in a dead namespace, openssl spins on accept().
-            timeout -s KILL \(seconds + 20) openssl ocsp -index \(d)/index.txt -port 18888 -rsigner \(d)/responder.pem \
-                -rkey \(d)/responder.key -CA \(d)/ca.pem -ndays 1 >/dev/null 2>&1 &
+            ip link set lo up || { echo "peer: cannot bring up the namespace's loopback"; exit 2; }
+            openssl ocsp -index \(d)/index.txt -port 18888 -multi \(processes) -timeout 5 -rsigner \(d)/responder.pem \
+                -rkey \(d)/responder.key -CA \(d)/ca.pem -ndays 1 >\(d)/openssl.log 2>&1 &
             responder=$!
-            trap 'kill -9 $responder 2>/dev/null; exit 1' TERM
             trap 'kill -9 $responder 2>/dev/null' EXIT
-            for i in $(seq 1 240); do
-                curl -s --max-time 2 -o /dev/null -H 'Content-Type: application/ocsp-request' --data-binary @\(d)/request.der http://127.0.0.1:18888/ && break
+            trap 'exit 1' TERM INT
+            started=$(date +%s%N)
+            ready=
+            for i in $(seq 1 120); do
+                if curl -sf --max-time 2 -o \(d)/first.der -H 'Content-Type: application/ocsp-request' \
+                    --data-binary @\(d)/request.der http://127.0.0.1:18888/; then ready=yes; break; fi
+                kill -0 $responder 2>/dev/null || { echo "peer: openssl exited: $(tail -c 400 \(d)/openssl.log)"; exit 3; }
                 sleep 0.5
             done
-            ab -q -l -t \(seconds) -n 100000000 -c 32 -p \(d)/request.der -T application/ocsp-request http://127.0.0.1:18888/ 2>&1
-            kill $responder
+            [ -n "$ready" ] || { echo "peer: openssl did not answer within 60 s: $(tail -c 400 \(d)/openssl.log)"; exit 4; }
+            echo "peer-ready-ms: $(( ($(date +%s%N) - started) / 1000000 ))"
+            openssl ocsp -respin \(d)/first.der -resp_text -noverify 2>&1 | grep -E 'OCSP Response Status|Cert Status' | sed 's/^ */peer-answer: /'
+            ab -q -l -r -s 5 -t \(seconds) -n 100000000 -c 32 -p \(d)/request.der -T application/ocsp-request \
+                http://127.0.0.1:18888/ 2>&1
             """
         try Data(firstRequest).write(to: directory.appendingPathComponent("request.der"))
         // Bounded: a peer that never answers is reported as a missing reference, not a hung benchmark.
-        let output = try run(
-            "/usr/bin/timeout", ["\(seconds + 22)", "/usr/bin/unshare", "-n", "bash", "-c", shell], environment: [:])
-        for line in output.split(separator: "\n") where line.hasPrefix("Requests per second:") {
-            return line.split(separator: " ", omittingEmptySubsequences: true).dropFirst(3).first.flatMap { Double($0) }
+        let outcome = try Subprocess.run(
+            "/usr/bin/timeout",
+            [
+                "-s", "KILL", "\(seconds + 90)", "/usr/bin/unshare", "--net", "--pid", "--fork", "--kill-child=KILL",
+                "bash", "-c", shell,
+            ])
+        var rate: Double?
+        var readyMilliseconds: String?
+        var answers: [String] = []
+        var failed = 0
+        for line in outcome.output.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if line.hasPrefix("Requests per second:") { rate = fields.dropFirst(3).first.flatMap { Double($0) } }
+            if line.hasPrefix("peer-ready-ms:") { readyMilliseconds = fields.last.map(String.init) }
+            if line.hasPrefix("peer-answer:") {
+                answers.append(line.dropFirst("peer-answer: ".count).trimmingCharacters(in: .whitespaces))
+            }
+            if line.hasPrefix("Failed requests:") { failed = fields.last.flatMap { Int($0) } ?? 0 }
         }
-        return nil
+        guard let rate, let readyMilliseconds else {
+            let reason = outcome.output.split(separator: "\n").first { $0.hasPrefix("peer:") } ?? "no figure from ab"
+            return PeerResult(
+                rate: nil, note: "the openssl responder gave no figure (exit \(outcome.status)): \(reason)")
+        }
+        return PeerResult(
+            rate: rate,
+            note:
+                "openssl ocsp -multi \(processes) over a \(serials.count)-line index: first answer \(readyMilliseconds) ms "
+                + "after start (\(answers.joined(separator: ", "))), \(failed) failed requests")
     }
 
     static func run(_ executable: String, _ arguments: [String], environment: [String: String]) throws -> String {
-        guard FileManager.default.isExecutableFile(atPath: executable) else {
-            throw FleetkeyError(.configuration, "\(executable) is missing: scripts/bench installs wrk and iproute2")
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        try Subprocess.run(executable, arguments, environment: environment).output
     }
 }
