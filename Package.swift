@@ -157,6 +157,7 @@ let package = Package(
                 "FleetkeyCustody",
                 "FleetkeyTesting",
                 "FleetkeyServer",
+                "FleetkeyPostgres",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

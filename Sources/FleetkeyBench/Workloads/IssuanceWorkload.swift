@@ -1,10 +1,15 @@
 import FleetkeyCore
 import FleetkeyCustody
+import FleetkeyPostgres
 import FleetkeySQLite
 import FleetkeyTesting
 import Foundation
 
-/// Issuance end to end, in process: parse, proof of possession, policy, build, lint, sign, persist to SQLite.
+/// Issuance end to end, in process: parse, proof of possession, policy, build, lint, sign, persist to the registry
+/// (SQLite, PostgreSQL, or memory for diagnosis).
+///
+/// Each worker is a task issuing its own stream of requests one after another, so `workers` is the number of
+/// issuances in flight; on PostgreSQL each has a pooled connection of its own.
 ///
 /// Requests are made beforehand (the device's work, not the CA's) and streamed from disk, so the figure and
 /// the peak memory are the CA's alone.
@@ -15,8 +20,13 @@ enum IssuanceWorkload {
         var issued: Int
     }
 
-    /// Where issuance records: the SQLite registry (the product's default), or memory (the core alone, for diagnosis).
-    enum Registry { case sqlite, memory }
+    /// Where issuance records: the SQLite registry (the product's default), an empty PostgreSQL database (the
+    /// scale-out registry), or memory (the core alone, for diagnosis).
+    enum Registry {
+        case sqlite
+        case postgres(PostgresLocation)
+        case memory
+    }
 
     static func run(count: Int, workers: Int, scratch: URL, registry kind: Registry = .sqlite) async throws -> Result {
         let directory = scratch.appendingPathComponent("issuance-\(count)-\(workers)")
@@ -24,10 +34,33 @@ enum IssuanceWorkload {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
 
+        let registry: any RegistryStore
+        var postgres: PostgresRegistry?
+        switch kind {
+        case .sqlite: registry = try SQLiteRegistry(path: directory.appendingPathComponent("registry.sqlite").path)
+        case .memory: registry = InMemoryRegistry()
+        case .postgres(let location):
+            let store = try PostgresRegistry(location: location, password: nil, maximumConnections: workers + 2)
+            store.start()
+            postgres = store
+            registry = store
+        }
+        do {
+            let result = try await issue(count: count, workers: workers, directory: directory, registry: registry)
+            await postgres?.shutdown()
+            return result
+        } catch {
+            await postgres?.shutdown()
+            throw error
+        }
+    }
+
+    private static func issue(count: Int, workers: Int, directory: URL, registry: any RegistryStore) async throws
+        -> Result
+    {
+        if let postgres = registry as? PostgresRegistry { try await postgres.migrate() }
         let policy = try EcosystemPolicy(
             ecosystem: "Bench", baseURL: "http://127.0.0.1:8080", hardwareModuleType: "2.25.1")
-        let registry: any RegistryStore =
-            kind == .sqlite ? try SQLiteRegistry(path: directory.appendingPathComponent("registry.sqlite").path) : InMemoryRegistry()
         let keystore = try SoftwareKeystore(
             directory: directory.appendingPathComponent("keys"), passphrase: Passphrase("benchmark passphrase"),
             cost: ScryptCost(log2N: ScryptCost.minimumLog2N))
@@ -42,7 +75,8 @@ enum IssuanceWorkload {
         for worker in 0..<workers {
             files.append(
                 try RequestFile.generate(
-                    at: directory.appendingPathComponent("requests-\(worker).bin"), vendor: vendor, prefix: "W\(worker)",
+                    at: directory.appendingPathComponent("requests-\(worker).bin"), vendor: vendor,
+                    prefix: "W\(worker)",
                     count: perWorker))
         }
 

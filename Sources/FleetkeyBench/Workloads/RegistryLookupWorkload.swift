@@ -18,12 +18,17 @@ enum RegistryLookupWorkload {
         var loadPeakMiB: Double
         var p50: Double
         var p99: Double
+        /// Lookups per second from one thread, back to back (the samples' count over their sum).
+        var lookupRate: Double
         var rowidP50: Double
         var rowidP99: Double
+        var rowidRate: Double
         var lookupPeakMiB: Double
     }
 
-    static func run(devices: Int, lookups: Int, scratch: URL, progress: @Sendable (String) -> Void) async throws -> Result {
+    static func run(devices: Int, lookups: Int, scratch: URL, progress: @Sendable (String) -> Void) async throws
+        -> Result
+    {
         let path = scratch.appendingPathComponent("lookup-\(devices).sqlite").path
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
         defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
@@ -41,9 +46,13 @@ enum RegistryLookupWorkload {
                 let upper = min(devices, loaded + batch)
                 try queue.write { db in
                     let key = try db.makeStatement(
-                        sql: "INSERT INTO keys (fingerprint, spki, algorithm, custody, location, created_at) VALUES (?, ?, 'ecdsa-p256', 'secure-element', NULL, 0)")
+                        sql:
+                            "INSERT INTO keys (fingerprint, spki, algorithm, custody, location, created_at) VALUES (?, ?, 'ecdsa-p256', 'secure-element', NULL, 0)"
+                    )
                     let device = try db.makeStatement(
-                        sql: "INSERT INTO devices (vendor, serial, state, lot, key_fingerprint, created_at, updated_at) VALUES ('Acme', ?, 'provisioned', 'LOT', ?, 0, 0)")
+                        sql:
+                            "INSERT INTO devices (vendor, serial, state, lot, key_fingerprint, created_at, updated_at) VALUES ('Acme', ?, 'provisioned', 'LOT', ?, 0, 0)"
+                    )
                     for index in loaded..<upper {
                         let fingerprint = fingerprintText(index)
                         try key.execute(arguments: [fingerprint, spki])
@@ -71,10 +80,13 @@ enum RegistryLookupWorkload {
         var samples: [UInt64] = []
         samples.reserveCapacity(lookups)
         for _ in 0..<min(1000, lookups) {  // warm the page cache the way a running server would be
-            _ = try registry.deviceSynchronously(DeviceID(vendor: vendor, serial: try DeviceSerial(serial(Int.random(in: 0..<devices, using: &generator)))))
+            _ = try registry.deviceSynchronously(
+                DeviceID(
+                    vendor: vendor, serial: try DeviceSerial(serial(Int.random(in: 0..<devices, using: &generator)))))
         }
         for _ in 0..<lookups {
-            let id = DeviceID(vendor: vendor, serial: try DeviceSerial(serial(Int.random(in: 0..<devices, using: &generator))))
+            let id = DeviceID(
+                vendor: vendor, serial: try DeviceSerial(serial(Int.random(in: 0..<devices, using: &generator))))
             var found: DeviceRecord?
             samples.append(try Stopwatch.nanoseconds { found = try registry.deviceSynchronously(id) })
             guard found != nil else { throw FleetkeyError(.notFound, "benchmark lookup missed \(id)") }
@@ -82,10 +94,16 @@ enum RegistryLookupWorkload {
         let lookupPeak = PeakMemory.peakMiB()
         let rowid = try registry.rowidLookupSamples(count: lookups, maximum: Int64(devices))
         return Result(
-            loadRate: Double(devices) / loadSeconds, bareInsertRate: Double(bareCount) / bareSeconds, loadPeakMiB: loadPeak,
+            loadRate: Double(devices) / loadSeconds, bareInsertRate: Double(bareCount) / bareSeconds,
+            loadPeakMiB: loadPeak,
             p50: Stopwatch.percentile(samples, 50) / 1000, p99: Stopwatch.percentile(samples, 99) / 1000,
-            rowidP50: Stopwatch.percentile(rowid, 50) / 1000, rowidP99: Stopwatch.percentile(rowid, 99) / 1000,
-            lookupPeakMiB: lookupPeak)
+            lookupRate: rate(samples), rowidP50: Stopwatch.percentile(rowid, 50) / 1000,
+            rowidP99: Stopwatch.percentile(rowid, 99) / 1000, rowidRate: rate(rowid), lookupPeakMiB: lookupPeak)
+    }
+
+    /// Operations per second of back-to-back operations that took `samples` nanoseconds each.
+    static func rate(_ samples: [UInt64]) -> Double {
+        Double(samples.count) / (Double(samples.reduce(0, +)) / 1e9)
     }
 
     static func serial(_ index: Int) -> String { "DEV-\(index)" }
