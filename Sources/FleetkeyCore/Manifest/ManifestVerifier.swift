@@ -107,11 +107,11 @@ public struct ManifestVerifier: Sendable {
         var firstBySerial: [String: Int] = [:]
         var firstByKey: [[UInt8]: (Int, String)] = [:]
         var firstByElement: [String: Int] = [:]
+        let checked = await checkEntries(document.devices, vendor: vendor, vendorCA: vendorCA)
         for (index, entry) in document.devices.enumerated() {
             let count = report.problems.count
-            let verified = checkEntry(entry, index: index, vendor: vendor, vendorCA: vendorCA) { rule, detail in
-                problem(rule, detail, entry: index, serial: entry.serial)
-            }
+            let verified = checked[index].entry
+            report.problems += checked[index].problems
             if let previous = firstBySerial[entry.serial] {
                 let other = document.devices[previous]
                 let rule = other.publicKey == entry.publicKey ? "duplicate" : "switched-key"
@@ -212,6 +212,33 @@ public struct ManifestVerifier: Sendable {
                     "no current CRL of '\(certificate.issuer)' covering '\(certificate.subject)' was given, so its "
                         + "status is unknown: give it with --crl (fleetkey crl publish writes it)")
             }
+        }
+    }
+
+    /// Checks every entry on its own, spread over the machine's cores (each costs two signature verifications);
+    /// results come back in entry order.
+    private func checkEntries(_ entries: [ManifestEntry], vendor: VendorName, vendorCA: Certificate?) async
+        -> [(entry: VerifiedEntry?, problems: [ManifestReport.Problem])]
+    {
+        let lanes = max(1, min(ProcessInfo.processInfo.activeProcessorCount, entries.count / 64))
+        let size = (entries.count + lanes - 1) / max(lanes, 1)
+        return await withTaskGroup(of: (Int, [(VerifiedEntry?, [ManifestReport.Problem])]).self) { group in
+            for lane in 0..<lanes {
+                let range = (lane * size)..<min(entries.count, (lane + 1) * size)
+                group.addTask {
+                    (lane, range.map { index in
+                        var problems: [ManifestReport.Problem] = []
+                        let entry = entries[index]
+                        let verified = checkEntry(entry, index: index, vendor: vendor, vendorCA: vendorCA) { rule, detail in
+                            problems.append(.init(entry: index, serial: entry.serial, rule: rule, detail: detail))
+                        }
+                        return (verified, problems)
+                    })
+                }
+            }
+            var byLane: [Int: [(VerifiedEntry?, [ManifestReport.Problem])]] = [:]
+            for await (lane, results) in group { byLane[lane] = results }
+            return (0..<lanes).flatMap { byLane[$0] ?? [] }.map { (entry: $0.0, problems: $0.1) }
         }
     }
 
