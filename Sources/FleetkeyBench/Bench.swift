@@ -1,4 +1,5 @@
 import FleetkeyCore
+import FleetkeyCustody
 import FleetkeyPostgres
 import Foundation
 
@@ -20,17 +21,22 @@ struct FleetkeyBench {
         var crlSizes: [Int]
         var ocspKnownSerials: Int
         var ocspSeconds: Int
+        /// Devices provisioned into emulated elements and then exported and imported as one manifest; SoftHSM2 is
+        /// slower and provisions fewer.
+        var supplyChainDevices: Int
+        var softHSMDevices: Int
 
         // 10^7 devices are in --full only: loading them takes about five minutes a store on the 2-core dev machine.
         // --quick's OCSP run uses 10^5 known serials (--full: 10^6); openssl's responder loads either in seconds.
         static let quick = Plan(
             mode: "quick", cryptoSeconds: 1, issuanceSizes: [2_000, 10_000], scalingSize: 10_000,
             postgresIssuanceSize: 2_000, lookupSizes: [1_000_000], lookups: 20_000, crlSizes: [10_000, 100_000],
-            ocspKnownSerials: 100_000, ocspSeconds: 5)
+            ocspKnownSerials: 100_000, ocspSeconds: 5, supplyChainDevices: 10_000, softHSMDevices: 50)
         static let full = Plan(
             mode: "full", cryptoSeconds: 3, issuanceSizes: [10_000, 100_000, 1_000_000], scalingSize: 100_000,
             postgresIssuanceSize: 100_000, lookupSizes: [1_000_000, 10_000_000], lookups: 100_000,
-            crlSizes: [10_000, 100_000, 1_000_000], ocspKnownSerials: 1_000_000, ocspSeconds: 15)
+            crlSizes: [10_000, 100_000, 1_000_000], ocspKnownSerials: 1_000_000, ocspSeconds: 15,
+            supplyChainDevices: 100_000, softHSMDevices: 200)
     }
 
     static func main() async throws {
@@ -42,8 +48,9 @@ struct FleetkeyBench {
         }
         if arguments.contains("--help") || arguments.contains("-h") {
             print(
-                "usage: fleetkey-bench [--quick|--full] [--json FILE] [--markdown FILE] [--scratch DIR] [--command TEXT]"
-            )
+                "usage: fleetkey-bench [--quick|--full] [--json FILE] [--markdown FILE] [--scratch DIR] [--command TEXT]\n"
+                    + "       [--only issuance|lookup|crl|ocsp|supply-chain]; FLEETKEY_BENCH_SUPPLY_DEVICES and "
+                    + "FLEETKEY_BENCH_HSM_DEVICES resize the supply-chain workload for profiling")
             return
         }
         let jsonPath = value("--json") ?? "benchmarks/results.json"
@@ -52,7 +59,7 @@ struct FleetkeyBench {
             "fleetkey-bench")
         let command = value("--command") ?? "fleetkey-bench " + CommandLine.arguments.dropFirst().joined(separator: " ")
         var plan = arguments.contains("--full") ? Plan.full : Plan.quick
-        // `--only issuance|lookup|crl|ocsp` runs one group (for profiling); a partial run writes no files.
+        // `--only issuance|lookup|crl|ocsp|supply-chain` runs one group (for profiling); a partial run writes no files.
         let only = value("--only")
         if let only {
             if only != "issuance" {
@@ -62,6 +69,10 @@ struct FleetkeyBench {
             }
             if only != "lookup" { plan.lookupSizes = [] }
             if only != "crl" { plan.crlSizes = [] }
+            if only != "supply-chain" {
+                plan.supplyChainDevices = 0
+                plan.softHSMDevices = 0
+            }
             if only != "ocsp" { plan.ocspKnownSerials = 0 }
         }
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
@@ -353,14 +364,11 @@ struct FleetkeyBench {
                     target: "p99 < 2 ms", targetMet: ocsp.p99Milliseconds < 2))
         }
 
-        skipped += [
-            SkippedWorkload(
-                workload: "factory provisioning (emulator, SoftHSM2)",
-                reason: "the capability has landed (issue 7); its benchmark workload is not written yet"),
-            SkippedWorkload(
-                workload: "manifest export and import, 100,000 devices",
-                reason: "the capability has landed (issue 7); its benchmark workload is not written yet"),
-        ]
+        if plan.supplyChainDevices > 0 {
+            let (supplyRows, supplySkipped) = try await supplyChain(plan: plan, crypto: crypto, scratch: scratch)
+            supplyRows.forEach(emit)
+            skipped += supplySkipped
+        }
         for skip in skipped { log("skipped: \(skip.workload): \(skip.reason)") }
 
         guard only == nil else {
@@ -373,6 +381,81 @@ struct FleetkeyBench {
         try report.writeJSON(to: jsonPath)
         try report.markdown().write(toFile: markdownPath, atomically: true, encoding: .utf8)
         log("wrote \(jsonPath) and \(markdownPath)")
+    }
+
+    /// Factory provisioning (emulated elements, then SoftHSM2) and the lot's manifest exported and imported, beside
+    /// the raw P-256 rates of this run. --quick runs 10^4 devices (--full: 10^5, the issue's manifest size).
+    static func supplyChain(plan: Plan, crypto: CryptoReference, scratch: URL) async throws
+        -> ([BenchmarkRow], [SkippedWorkload])
+    {
+        var rows: [BenchmarkRow] = []
+        var skipped: [SkippedWorkload] = []
+        func emit(_ row: BenchmarkRow) { rows.append(row) }
+        let devices = ProcessInfo.processInfo.environment["FLEETKEY_BENCH_SUPPLY_DEVICES"].flatMap(Int.init)
+            ?? plan.supplyChainDevices
+        let bound = 1 / (3 / crypto.p256Sign + 2 / crypto.p256Verify)
+        let world = try await SupplyChainWorkload.makeWorld(in: scratch.appendingPathComponent("supply-chain"))
+        defer { try? FileManager.default.removeItem(at: world.directory) }
+        log("factory provisioning, \(devices) devices into emulated secure elements (files)")
+        // The emulated chips' storage: memory (/dev/shm) when there is some, as a secure element's own storage is
+        // not the factory server's disk (on ext4, creating an inode per state write dominated the run).
+        let shm = URL(fileURLWithPath: "/dev/shm", isDirectory: true)
+        let chips = (FileManager.default.isWritableFile(atPath: shm.path) ? shm : world.directory)
+            .appendingPathComponent("fleetkey-bench-elements-\(ProcessInfo.processInfo.processIdentifier)")
+        defer { try? FileManager.default.removeItem(at: chips) }
+        let emulated = try await SupplyChainWorkload.provision(
+            world, lot: "EMU", count: devices, elements: EmulatedElementSource(directory: chips))
+        emit(
+            BenchmarkRow(
+                workload: "factory provisioning, emulated secure elements", size: "\(devices) devices",
+                figure: emulated.rate, unit: "devices/s",
+                reference: "P-256 bound: 1/(3/sign + 2/verify), one core", referenceFigure: bound,
+                referenceUnit: "devices/s", peakRSSMiB: emulated.peakMiB,
+                note: "keygen, request, issue, write back, lock, attest, verify, two registry transactions per device; "
+                    + "element files in \(chips.deletingLastPathComponent().path)"))
+
+        let hsmDevices = ProcessInfo.processInfo.environment["FLEETKEY_BENCH_HSM_DEVICES"].flatMap(Int.init)
+            ?? plan.softHSMDevices
+        if hsmDevices > 0 {
+            log("factory provisioning, \(hsmDevices) devices into SoftHSM2 elements")
+            do {
+                let token = try SupplyChainWorkload.softHSMToken(in: world.directory.appendingPathComponent("softhsm"))
+                let hsm = try await SupplyChainWorkload.provision(
+                    world, lot: "HSM", count: hsmDevices, elements: token)
+                emit(
+                    BenchmarkRow(
+                        workload: "factory provisioning, SoftHSM2 secure elements", size: "\(hsmDevices) devices",
+                        figure: hsm.rate, unit: "devices/s",
+                        reference: "P-256 bound: 1/(3/sign + 2/verify), one core", referenceFigure: bound,
+                        referenceUnit: "devices/s", peakRSSMiB: hsm.peakMiB,
+                        note: "every element of the lot on one token, one login: SoftHSM2's file store rereads every "
+                            + "object of the token on each search, so the rate falls as the lot grows (a real line has "
+                            + "one element per chip)"))
+            } catch {
+                log("  failed: \(error)")
+                skipped.append(
+                    SkippedWorkload(workload: "factory provisioning, SoftHSM2", reason: "failed in this run: \(error)"))
+            }
+        }
+
+        log("manifest export and import, \(devices) devices")
+        let exported = try await SupplyChainWorkload.export(world, lot: "EMU")
+        emit(
+            BenchmarkRow(
+                workload: "manifest export (CMS SignedData, JSON content)", size: "\(devices) devices",
+                figure: exported.rate, unit: "devices/s",
+                reference: "raw P-256 sign, one core", referenceFigure: crypto.p256Sign, referenceUnit: "signatures/s",
+                peakRSSMiB: exported.peakMiB,
+                note: "one signature per manifest; \(exported.bytes.count / 1_048_576) MiB manifest"))
+        let imported = try await SupplyChainWorkload.importManifest(world, manifest: exported.bytes, devices: devices)
+        emit(
+            BenchmarkRow(
+                workload: "manifest import into a new owner's registry", size: "\(devices) devices",
+                figure: imported.rate, unit: "devices/s",
+                reference: "raw P-256 verify / 2, one core", referenceFigure: crypto.p256Verify / 2,
+                referenceUnit: "devices/s", peakRSSMiB: imported.peakMiB,
+                note: "two verifications per device (certificate, attestation), spread over the cores; one transaction"))
+        return (rows, skipped)
     }
 
     static func log(_ text: String) {

@@ -119,11 +119,10 @@ struct OutageTests {
                 || outcome.stderr.contains("may or may not have been recorded"),
             "\(outcome.stderr)")
         #expect(outcome.stderr.contains("issued before it, each recorded and written to"), "\(outcome.stderr)")
-        // While it is down, the long-running holder gets the same kind of error, in seconds, not a hang.
-        let started = ContinuousClock.now
+        // While it is down, the long-running holder gets the same kind of error, not a hang (the suite's time limit
+        // catches a hang; a stopwatch here would only measure how loaded the machine is).
         let down = await #expect(throws: FleetkeyError(.storage, "")) { _ = try await server.vendors() }
         #expect(down?.reason.contains(database.url) == true, "\(String(describing: down))")
-        #expect(started.duration(to: .now) < .seconds(15))
 
         try await cluster.restart()
         // No certificate was handed out unrecorded: every file the process wrote has its row.

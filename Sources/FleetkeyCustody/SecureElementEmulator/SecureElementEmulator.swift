@@ -211,6 +211,10 @@ public final class SecureElementEmulator: SecureElement, @unchecked Sendable {
     }
 
     /// Writes the state file atomically (a private temporary file, then rename(2)), with mode 0600.
+    ///
+    /// Atomic against a killed process, which is what resuming an interrupted factory run needs; not flushed to
+    /// disk (no fsync), because an emulator need not survive a power cut, and four fsyncs per provisioned device
+    /// made the disk, not the work, the limit.
     private func persist(_ state: EmulatedElementFile) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -218,14 +222,24 @@ public final class SecureElementEmulator: SecureElement, @unchecked Sendable {
         let data = try encoder.encode(state)
         let temporary = fileURL.deletingLastPathComponent().appendingPathComponent(
             ".\(elementID).\(UUID().uuidString).tmp")
-        guard
-            FileManager.default.createFile(
-                atPath: temporary.path, contents: data, attributes: [.posixPermissions: 0o600])
-        else {
-            throw FleetkeyError(
-                .storage,
-                "cannot write the state of emulated secure element '\(elementID)' in \(temporary.deletingLastPathComponent().path)"
-            )
+        let failure = FleetkeyError(
+            .storage,
+            "cannot write the state of emulated secure element '\(elementID)' in \(temporary.deletingLastPathComponent().path)")
+        let descriptor = Glibc.open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw failure }
+        let written = data.withUnsafeBytes { buffer -> Bool in
+            var offset = 0
+            while offset < buffer.count {
+                let count = Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+                if count < 0 && errno == EINTR { continue }
+                guard count > 0 else { return false }
+                offset += count
+            }
+            return true
+        }
+        guard Glibc.close(descriptor) == 0, written else {
+            try? FileManager.default.removeItem(at: temporary)
+            throw failure
         }
         guard rename(temporary.path, fileURL.path) == 0 else {
             try? FileManager.default.removeItem(at: temporary)

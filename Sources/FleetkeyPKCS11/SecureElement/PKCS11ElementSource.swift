@@ -1,28 +1,44 @@
 import FleetkeyCore
 import Foundation
+import Synchronization
 
 /// The factory line's elements on one PKCS#11 token (a bench of secure elements, or SoftHSM2 standing in for one):
 /// each element is its own set of objects on the token (see ``PKCS11SecureElement``).
-public struct PKCS11ElementSource: SecureElementSource {
+///
+/// It connects and logs in once, on first use, and every element shares that session: a login can cost a token
+/// a slow PIN derivation (SoftHSM2's does), which per device would dominate a factory run.
+public final class PKCS11ElementSource: SecureElementSource {
     public let token: PKCS11URI
     let environment: [String: String]
+    private let connection = Mutex<(token: PKCS11Token, pin: PKCS11PIN)?>(nil)
 
     public init(token: PKCS11URI, environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.token = token
         self.environment = environment
     }
 
+    private func connected() throws -> (token: PKCS11Token, pin: PKCS11PIN) {
+        try connection.withLock { connection in
+            if let connection { return connection }
+            let made = try PKCS11KeyCustody(environment: environment).connect(token)
+            connection = made
+            return made
+        }
+    }
+
     public var description: String { "secure elements on PKCS#11 token \(token)" }
 
     public func existingElement(_ elementID: String) throws -> (any SecureElement)? {
         do {
-            return try PKCS11SecureElement.open(token: token, elementID: elementID, environment: environment)
+            let (token, pin) = try connected()
+            return try PKCS11SecureElement.open(on: token, pin: pin, elementID: elementID)
         } catch let error as FleetkeyError where error.code == .notFound && error.reason.hasPrefix("no secure element") {
             return nil
         }
     }
 
     public func newElement(_ elementID: String) throws -> any SecureElement {
-        try PKCS11SecureElement.create(token: token, elementID: elementID, environment: environment)
+        let (token, pin) = try connected()
+        return try PKCS11SecureElement.create(on: token, pin: pin, elementID: elementID)
     }
 }

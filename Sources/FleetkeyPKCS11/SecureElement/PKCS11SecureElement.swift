@@ -43,8 +43,16 @@ public final class PKCS11SecureElement: SecureElement {
         slots: [SecureElementSlotConfiguration] = SecureElementSlotConfiguration.standardLayout,
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws -> PKCS11SecureElement {
-        try SecureElementSlotRules.checkConfiguration(slots, element: elementID)
         let (token, pin) = try PKCS11KeyCustody(environment: environment).connect(tokenURI)
+        return try create(on: token, pin: pin, elementID: elementID, slots: slots)
+    }
+
+    /// Makes a new element on a token already connected (one login serves every element of a factory bench).
+    static func create(
+        on token: PKCS11Token, pin: PKCS11PIN, elementID: String,
+        slots: [SecureElementSlotConfiguration] = SecureElementSlotConfiguration.standardLayout
+    ) throws -> PKCS11SecureElement {
+        try SecureElementSlotRules.checkConfiguration(slots, element: elementID)
         let element = PKCS11SecureElement(elementID: elementID, configuration: slots, token: token, pin: pin)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -70,8 +78,13 @@ public final class PKCS11SecureElement: SecureElement {
         token tokenURI: PKCS11URI, elementID: String,
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws -> PKCS11SecureElement {
-        try SecureElementSlotRules.checkElementID(elementID)
         let (token, pin) = try PKCS11KeyCustody(environment: environment).connect(tokenURI)
+        return try open(on: token, pin: pin, elementID: elementID)
+    }
+
+    /// Opens an element on a token already connected.
+    static func open(on token: PKCS11Token, pin: PKCS11PIN, elementID: String) throws -> PKCS11SecureElement {
+        try SecureElementSlotRules.checkElementID(elementID)
         let label = "fleetkey-se/\(elementID)/element"
         let bytes = try token.withSession(pin: pin, "open secure element '\(elementID)'") { session -> [UInt8] in
             let found = try session.findObjects([
