@@ -113,7 +113,7 @@ struct SupplyChainCLITests {
     @Test("provisioning killed mid-lot resumes: every device once, one certificate each, no element left half-done")
     func interruptedAndResumed() async throws {
         let eco = try CLIEcosystem(vendors: ["Acme"])
-        let arguments = ["factory", "provision", "--vendor", "Acme", "--lot", "R1", "--count", "200"]
+        let arguments = ["factory", "provision", "--vendor", "Acme", "--lot", "R1", "--count", "400"]
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Tools.fleetkey)
         process.arguments = arguments
@@ -123,11 +123,12 @@ struct SupplyChainCLITests {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        // Watched through the element files (cheap to count), killed early in the lot.
+        // Watched through the element files (cheap to count), killed early in the lot. The wait blocks this thread
+        // on purpose: a task sleeping on a busy test machine can wake after the whole lot is done.
         let elementDirectory = "\(eco.dir)/elements/vendor-acme"
         var done = 0
-        for _ in 0..<3_000 where done < 15 {
-            try await Task.sleep(for: .milliseconds(10))
+        for _ in 0..<30_000 where done < 15 {
+            usleep(2_000)
             done = (try? FileManager.default.contentsOfDirectory(atPath: elementDirectory).count) ?? 0
         }
         #expect(done >= 15, "the lot was under way before the kill")
@@ -135,19 +136,19 @@ struct SupplyChainCLITests {
         process.waitUntilExit()
         let registry = try SQLiteRegistry(path: "\(eco.dir)/registry.sqlite")
         let killedAt = try await registry.devices(matching: DeviceFilter(lot: "R1")).count
-        #expect(killedAt < 200, "the run was stopped before the end")
+        #expect(killedAt < 400, "the run was stopped before the end")
 
         let resumed = try eco.fleetkey(arguments + ["--json"])
         expectSuccess(resumed)
         let devices = try await registry.devices(matching: DeviceFilter(lot: "R1"))
-        #expect(devices.count == 200)
+        #expect(devices.count == 400)
         #expect(devices.allSatisfy { $0.state == .provisioned && $0.attestation != nil })
         // One identity certificate per device (plus the vendor's OCSP-responder and manifest-signer certificates).
-        #expect(try await registry.certificateCount(issuer: "vendor-acme") == 200 + 2)
+        #expect(try await registry.certificateCount(issuer: "vendor-acme") == 400 + 2)
         // One element per device (a kill during a state write may leave the emulator's hidden temporary file).
         let elements = try FileManager.default.contentsOfDirectory(atPath: "\(eco.dir)/elements/vendor-acme")
             .filter { $0.hasSuffix(".se.json") && !$0.hasPrefix(".") }
-        #expect(elements.count == 200)
+        #expect(elements.count == 400)
     }
 
     static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {

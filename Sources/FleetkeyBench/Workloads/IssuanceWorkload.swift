@@ -59,16 +59,9 @@ enum IssuanceWorkload {
         -> Result
     {
         if let postgres = registry as? PostgresRegistry { try await postgres.migrate() }
-        let policy = try EcosystemPolicy(
-            ecosystem: "Bench", baseURL: "http://127.0.0.1:8080", hardwareModuleType: "2.25.1")
-        let keystore = try SoftwareKeystore(
-            directory: directory.appendingPathComponent("keys"), passphrase: Passphrase("benchmark passphrase"),
-            cost: ScryptCost(log2N: ScryptCost.minimumLog2N))
-        let ecosystem = Ecosystem(policy: policy, store: registry, custody: keystore, actor: "bench")
-        _ = try await ecosystem.createRoot(algorithm: .p384)
-        let vendor = try VendorName("Bench Devices")
-        _ = try await ecosystem.addVendor(vendor, algorithm: .p256)
-        let authority = try await ecosystem.vendorAuthority(vendor)
+        let (ecosystem, authority) = try await BenchEcosystem.make(
+            registry: registry, keys: directory.appendingPathComponent("keys"))
+        let vendor = BenchEcosystem.vendor
 
         let perWorker = count / workers
         var files: [RequestFile] = []

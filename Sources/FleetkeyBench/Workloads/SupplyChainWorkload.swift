@@ -27,17 +27,11 @@ enum SupplyChainWorkload {
         try? FileManager.default.removeItem(at: directory)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let registry = try SQLiteRegistry(path: directory.appendingPathComponent("registry.sqlite").path)
-        let policy = try EcosystemPolicy(ecosystem: "Bench", baseURL: "http://127.0.0.1:8080", hardwareModuleType: "2.25.1")
-        let keystore = try SoftwareKeystore(
-            directory: directory.appendingPathComponent("keys"), passphrase: Passphrase("benchmark passphrase"),
-            cost: ScryptCost(log2N: ScryptCost.minimumLog2N))
-        let ecosystem = Ecosystem(policy: policy, store: registry, custody: keystore, actor: "bench")
-        _ = try await ecosystem.createRoot(algorithm: .p384)
-        let vendor = try VendorName("Bench Devices")
-        _ = try await ecosystem.addVendor(vendor, algorithm: .p256)
+        let (ecosystem, authority) = try await BenchEcosystem.make(
+            registry: registry, keys: directory.appendingPathComponent("keys"))
         return World(
-            directory: directory, registry: registry, ecosystem: ecosystem,
-            authority: try await ecosystem.vendorAuthority(vendor), vendor: vendor)
+            directory: directory, registry: registry, ecosystem: ecosystem, authority: authority,
+            vendor: BenchEcosystem.vendor)
     }
 
     /// Provisions `count` devices of `lot` from `elements`; devices per second and peak memory.
