@@ -61,7 +61,8 @@ struct CLITests {
     func help() throws {
         for command in [[], ["init"], ["vendor", "add"], ["vendor", "list"], ["ca", "cert"], ["issue"], ["cert", "show"],
             ["device", "list"], ["device", "show"], ["demo"], ["factory", "provision"], ["manifest", "export"],
-            ["manifest", "import"], ["owner", "init"], ["owner", "add"], ["owner", "list"], ["lot", "show"]]
+            ["manifest", "import"], ["owner", "init"], ["owner", "add"], ["owner", "list"], ["lot", "show"],
+            ["denylist", "publish"], ["denylist", "show"], ["crl", "publish"], ["revoke"], ["serve"]]
         {
             let result = try Tools.run(Tools.fleetkey, command + ["--help"])
             #expect(result.status == 0)
