@@ -21,47 +21,30 @@ public struct CertificateList: Hashable, Sendable, DERImplicitlyTaggable {
 
     /// Signs `tbs` with `key`, whose algorithm must match `tbs.signature`.
     public init(signing tbs: TBSCertList, with key: Certificate.PrivateKey, algorithm: Certificate.SignatureAlgorithm) throws {
-        var serializer = DER.Serializer()
-        try serializer.serialize(tbs)
-        let bytes = serializer.serializedBytes
-        let signature = try key.sign(bytes: bytes, signatureAlgorithm: algorithm)
         self.tbsCertList = tbs
-        self.tbsBytes = bytes[...]
+        (tbsBytes, signatureValue) = try SignedStructure.sign(tbs, with: key, algorithm: algorithm)
         self.signatureAlgorithm = tbs.signature
-        self.signatureValue = signature.rawRepresentation
     }
 
     public init(derEncoded rootNode: ASN1Node, withIdentifier identifier: ASN1Identifier) throws {
-        let parsed = try DER.sequence(rootNode, identifier: identifier) { nodes in
-            guard let tbsNode = nodes.next() else { throw ASN1Error.invalidASN1Object(reason: "empty CRL") }
-            let tbs = try TBSCertList(derEncoded: tbsNode)
-            let algorithm = try SignatureAlgorithmIdentifier(derEncoded: &nodes)
-            let signature = try ASN1BitString(derEncoded: &nodes)
-            return (tbs, tbsNode.encodedBytes, algorithm, Array(signature.bytes))
-        }
-        (tbsCertList, tbsBytes, signatureAlgorithm, signatureValue) = parsed
+        (tbsCertList, tbsBytes, signatureAlgorithm, signatureValue) = try SignedStructure.parse(
+            rootNode, identifier: identifier, what: "CRL", tbs: { try TBSCertList(derEncoded: $0) })
         guard signatureAlgorithm == tbsCertList.signature else {
             throw ASN1Error.invalidASN1Object(reason: "CRL signatureAlgorithm differs from tbsCertList.signature (RFC 5280 §5.1.1.2)")
         }
     }
 
     public func serialize(into coder: inout DER.Serializer, withIdentifier identifier: ASN1Identifier) throws {
-        try coder.appendConstructedNode(identifier: identifier) { coder in
-            coder.serializeRawBytes(tbsBytes)
-            try coder.serialize(signatureAlgorithm)
-            try coder.serialize(ASN1BitString(bytes: signatureValue[...]))
-        }
+        try SignedStructure.serialize(
+            tbsBytes: tbsBytes, algorithm: signatureAlgorithm, signature: signatureValue, into: &coder,
+            identifier: identifier)
     }
 
-    public func derBytes() throws -> [UInt8] {
-        var serializer = DER.Serializer()
-        try serializer.serialize(self)
-        return serializer.serializedBytes
-    }
+    public func derBytes() throws -> [UInt8] { try derEncoded() }
 
     /// Whether `issuer` signed this CRL.
     public func isSignatureValid(issuer: Certificate) -> Bool {
-        guard let algorithm = signatureAlgorithm.signatureAlgorithm else { return false }
-        return issuer.publicKey.isValidSignature(signatureValue, for: tbsBytes, signatureAlgorithm: algorithm)
+        SignedStructure.isValid(
+            signature: signatureValue, algorithm: signatureAlgorithm, over: tbsBytes, by: issuer.publicKey)
     }
 }

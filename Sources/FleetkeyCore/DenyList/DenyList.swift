@@ -25,46 +25,31 @@ public struct DenyList: Hashable, Sendable, DERImplicitlyTaggable {
     public init(signing tbs: TBSDenyList, with key: Certificate.PrivateKey, algorithm: Certificate.SignatureAlgorithm)
         throws
     {
-        var serializer = DER.Serializer()
-        try serializer.serialize(tbs)
-        let bytes = serializer.serializedBytes
         self.tbs = tbs
-        self.tbsBytes = bytes[...]
+        (tbsBytes, signatureValue) = try SignedStructure.sign(tbs, with: key, algorithm: algorithm)
         self.signatureAlgorithm = tbs.signature
-        self.signatureValue = try key.sign(bytes: bytes, signatureAlgorithm: algorithm).rawRepresentation
     }
 
     public init(derEncoded rootNode: ASN1Node, withIdentifier identifier: ASN1Identifier) throws {
-        (tbs, tbsBytes, signatureAlgorithm, signatureValue) = try DER.sequence(rootNode, identifier: identifier) {
-            nodes in
-            guard let tbsNode = nodes.next() else { throw ASN1Error.invalidASN1Object(reason: "empty deny list") }
-            let tbs = try TBSDenyList(derEncoded: tbsNode)
-            let algorithm = try SignatureAlgorithmIdentifier(derEncoded: &nodes)
-            let signature = try ASN1BitString(derEncoded: &nodes)
-            return (tbs, tbsNode.encodedBytes, algorithm, Array(signature.bytes))
-        }
+        (tbs, tbsBytes, signatureAlgorithm, signatureValue) = try SignedStructure.parse(
+            rootNode, identifier: identifier, what: "deny list", tbs: { try TBSDenyList(derEncoded: $0) })
         guard signatureAlgorithm == tbs.signature else {
             throw ASN1Error.invalidASN1Object(reason: "deny list signatureAlgorithm differs from tbsDenyList.signature")
         }
     }
 
     public func serialize(into coder: inout DER.Serializer, withIdentifier identifier: ASN1Identifier) throws {
-        try coder.appendConstructedNode(identifier: identifier) { coder in
-            coder.serializeRawBytes(tbsBytes)
-            try coder.serialize(signatureAlgorithm)
-            try coder.serialize(ASN1BitString(bytes: signatureValue[...]))
-        }
+        try SignedStructure.serialize(
+            tbsBytes: tbsBytes, algorithm: signatureAlgorithm, signature: signatureValue, into: &coder,
+            identifier: identifier)
     }
 
-    public func derBytes() throws -> [UInt8] {
-        var serializer = DER.Serializer()
-        try serializer.serialize(self)
-        return serializer.serializedBytes
-    }
+    public func derBytes() throws -> [UInt8] { try derEncoded() }
 
     /// Whether `issuer` signed this list, and named itself as its issuer.
     public func isSignatureValid(issuer: Certificate) -> Bool {
-        guard tbs.issuer == issuer.subject, let algorithm = signatureAlgorithm.signatureAlgorithm else { return false }
-        return issuer.publicKey.isValidSignature(signatureValue, for: tbsBytes, signatureAlgorithm: algorithm)
+        tbs.issuer == issuer.subject
+            && SignedStructure.isValid(
+                signature: signatureValue, algorithm: signatureAlgorithm, over: tbsBytes, by: issuer.publicKey)
     }
 }
