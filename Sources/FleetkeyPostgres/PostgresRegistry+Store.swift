@@ -280,7 +280,9 @@ extension PostgresRegistry {
         if let expected = change.expectedState {
             // Optimistic concurrency: a concurrent writer that changed the row first makes this match no row (under
             // READ COMMITTED, PostgreSQL re-checks the WHERE clause against the row that writer committed).
-            let updated = try await connection.query(
+            let updated: [PostgresRow]
+            do {
+                updated = try await connection.query(
                 """
                 UPDATE devices SET state = \(device.state.rawValue), lot = \(device.lot),
                     key_fingerprint = \(device.keyFingerprint), hw_type = \(hardwareType),
@@ -290,7 +292,10 @@ extension PostgresRegistry {
                     AND state = \(expected.rawValue)
                 RETURNING 1
                 """, logger: logger
-            ).collect()
+                ).collect()
+            } catch where PostgresFailure.isUniqueViolation(error, constraint: "devices_by_key") {
+                throw FleetkeyError.keyHeldByAnotherDevice(device)
+            }
             guard updated.count == 1 else {
                 throw FleetkeyError(
                     .conflict,
@@ -311,12 +316,15 @@ extension PostgresRegistry {
                         \(device.attestation.map { Data($0.attestationKey) }), \(device.owner), \(device.createdAt),
                         \(device.updatedAt))
                     """, logger: logger)
+            } catch where PostgresFailure.isUniqueViolation(error, constraint: "devices_by_key") {
+                throw FleetkeyError.keyHeldByAnotherDevice(device)
             } catch  where PostgresFailure.isUniqueViolation(error, constraint: "devices_by_serial") {
                 throw FleetkeyError(
                     .conflict, "device \(device.id) was registered by another process first; re-read and retry")
             }
         }
     }
+
 
     /// Appends events in one statement, under the event-log lock so that sequence order is commit order.
     static func append(_ events: [LifecycleEvent], _ connection: PostgresConnection, _ logger: Logger)

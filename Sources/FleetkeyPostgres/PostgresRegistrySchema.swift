@@ -181,5 +181,13 @@ enum PostgresRegistrySchema {
                 )
                 """,
             ]),
+        Migration(
+            name: "v4-one-device-per-key",
+            statements: [
+                // A key belongs to one device, ever: a second device presenting it is a clone, and a revoked key must
+                // never be certified again. The store enforces it, so no race between two issuers can certify it twice.
+                "DROP INDEX devices_by_key",
+                "CREATE UNIQUE INDEX devices_by_key ON devices (key_fingerprint)",
+            ]),
     ]
 }

@@ -137,6 +137,15 @@ enum RegistrySchema {
                     );
                     """)
         }
+        migrator.registerMigration("v4-one-device-per-key") { db in
+            // A key belongs to one device, ever: a second device presenting it is a clone, and a revoked key must
+            // never be certified again. The store enforces it, so no race between two issuers can certify it twice.
+            try db.execute(
+                sql: """
+                    DROP INDEX devices_by_key;
+                    CREATE UNIQUE INDEX devices_by_key ON devices(key_fingerprint);
+                    """)
+        }
         return migrator
     }
 }

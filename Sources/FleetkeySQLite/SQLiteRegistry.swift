@@ -322,42 +322,57 @@ public final class SQLiteRegistry: RegistryStore {
             ).execute(arguments: [device.id.vendor.value, lot, device.updatedAt.timeIntervalSince1970])
         }
         if let expected = change.expectedState {
-            try db.cachedStatement(
-                sql: """
-                    UPDATE devices SET state = ?, lot = ?, key_fingerprint = ?, hw_type = ?, hw_serial = ?, attestation = ?,
-                        attestation_key = ?, owner = ?, updated_at = ?
-                    WHERE serial = ? AND vendor = ? AND state = ?
-                    """
-            ).execute(arguments: [
-                device.state.rawValue, device.lot, device.keyFingerprint, device.hardwareModule?.hardwareType.description,
-                device.hardwareModule.map { Data($0.serialNumber) }, device.attestation.map { Data($0.statement) },
-                device.attestation.map { Data($0.attestationKey) }, device.owner, device.updatedAt.timeIntervalSince1970,
-                device.id.serial.value, device.id.vendor.value, expected.rawValue,
-            ])
-            guard db.changesCount == 1 else {
-                throw FleetkeyError(
-                    .conflict,
-                    "device \(device.id) is no longer \(expected.rawValue): another process changed it first; re-read and retry")
+            do {
+                try update(change, expected: expected, db)
+            } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+                throw FleetkeyError.keyHeldByAnotherDevice(device)
             }
         } else {
-            do {
-                try db.cachedStatement(
-                    sql: """
-                        INSERT INTO devices (vendor, serial, state, lot, key_fingerprint, hw_type, hw_serial, attestation,
-                            attestation_key, owner, created_at, updated_at)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """
-                ).execute(arguments: [
-                    device.id.vendor.value, device.id.serial.value, device.state.rawValue, device.lot, device.keyFingerprint,
-                    device.hardwareModule?.hardwareType.description, device.hardwareModule.map { Data($0.serialNumber) },
-                    device.attestation.map { Data($0.statement) }, device.attestation.map { Data($0.attestationKey) },
-                    device.owner,
-                    device.createdAt.timeIntervalSince1970, device.updatedAt.timeIntervalSince1970,
-                ])
-            } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
-                throw FleetkeyError(
-                    .conflict, "device \(device.id) was registered by another process first; re-read and retry")
-            }
+            try insertDevice(device, db)
+        }
+    }
+
+
+    private static func update(_ change: DeviceChange, expected: DeviceState, _ db: Database) throws {
+        let device = change.device
+        try db.cachedStatement(
+            sql: """
+                UPDATE devices SET state = ?, lot = ?, key_fingerprint = ?, hw_type = ?, hw_serial = ?, attestation = ?,
+                    attestation_key = ?, owner = ?, updated_at = ?
+                WHERE serial = ? AND vendor = ? AND state = ?
+                """
+        ).execute(arguments: [
+            device.state.rawValue, device.lot, device.keyFingerprint, device.hardwareModule?.hardwareType.description,
+            device.hardwareModule.map { Data($0.serialNumber) }, device.attestation.map { Data($0.statement) },
+            device.attestation.map { Data($0.attestationKey) }, device.owner, device.updatedAt.timeIntervalSince1970,
+            device.id.serial.value, device.id.vendor.value, expected.rawValue,
+        ])
+        guard db.changesCount == 1 else {
+            throw FleetkeyError(
+                .conflict,
+                "device \(device.id) is no longer \(expected.rawValue): another process changed it first; re-read and retry")
+        }
+    }
+
+    private static func insertDevice(_ device: DeviceRecord, _ db: Database) throws {
+        do {
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO devices (vendor, serial, state, lot, key_fingerprint, hw_type, hw_serial, attestation,
+                        attestation_key, owner, created_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """
+            ).execute(arguments: [
+                device.id.vendor.value, device.id.serial.value, device.state.rawValue, device.lot, device.keyFingerprint,
+                device.hardwareModule?.hardwareType.description, device.hardwareModule.map { Data($0.serialNumber) },
+                device.attestation.map { Data($0.statement) }, device.attestation.map { Data($0.attestationKey) },
+                device.owner,
+                device.createdAt.timeIntervalSince1970, device.updatedAt.timeIntervalSince1970,
+            ])
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+            if error.message?.contains("key_fingerprint") == true { throw FleetkeyError.keyHeldByAnotherDevice(device) }
+            throw FleetkeyError(
+                .conflict, "device \(device.id) was registered by another process first; re-read and retry")
         }
     }
 

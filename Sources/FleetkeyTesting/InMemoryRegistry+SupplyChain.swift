@@ -6,8 +6,7 @@ extension InMemoryRegistry: SupplyChainStore {
     public func change(_ change: DeviceChange, events: [LifecycleEvent]) async throws {
         try state.withLock { state in
             try Self.check(change, in: state)
-            state.devices[change.device.id] = change.device
-            Self.noteLot(of: change.device, in: &state)
+            Self.put(change.device, into: &state)
             Self.append(events, to: &state)
         }
     }
@@ -74,8 +73,7 @@ extension InMemoryRegistry: SupplyChainStore {
             }
             for change in unit.devices {
                 try Self.check(change, in: next)
-                next.devices[change.device.id] = change.device
-                Self.noteLot(of: change.device, in: &next)
+                Self.put(change.device, into: &next)
             }
             next.manifests[unit.manifest.digest] = unit.manifest
             Self.append(unit.events, to: &next)
@@ -85,6 +83,7 @@ extension InMemoryRegistry: SupplyChainStore {
     }
 
     private static func check(_ change: DeviceChange, in state: State) throws {
+        try checkKey(of: change.device, in: state)
         let current = state.devices[change.device.id]?.state
         guard current == change.expectedState else {
             if change.expectedState == nil {

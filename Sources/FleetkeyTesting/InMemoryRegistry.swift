@@ -17,6 +17,7 @@ public final class InMemoryRegistry: RegistryStore, RevocationStore {
         var lots: [String: Date] = [:]  // vendor/lot
         var owners: [String: OwnerRecord] = [:]
         var manifests: [String: ImportedManifest] = [:]  // digest
+        var deviceByKey: [String: DeviceID] = [:]  // key fingerprint
     }
 
     let state = Mutex(State())
@@ -64,6 +65,7 @@ public final class InMemoryRegistry: RegistryStore, RevocationStore {
                 guard state.devices[change.device.id]?.state == change.expectedState else {
                     throw FleetkeyError(.conflict, "device \(change.device.id) changed concurrently")
                 }
+                try Self.checkKey(of: change.device, in: state)
             }
             let key = "\(issuance.certificate.issuer)/\(issuance.certificate.serial)"
             guard state.certificates[key] == nil else {
@@ -71,8 +73,7 @@ public final class InMemoryRegistry: RegistryStore, RevocationStore {
             }
             if state.keys[issuance.key.fingerprint] == nil { state.keys[issuance.key.fingerprint] = issuance.key }
             if let change = issuance.device {
-                state.devices[change.device.id] = change.device
-                Self.noteLot(of: change.device, in: &state)
+                Self.put(change.device, into: &state)
             }
             state.certificates[key] = issuance.certificate
             Self.append(issuance.events, to: &state)
@@ -213,6 +214,23 @@ public final class InMemoryRegistry: RegistryStore, RevocationStore {
 
     public func lastEventSequence() async throws -> Int64 {
         state.withLock { Int64($0.events.count) }
+    }
+
+    /// One key, one device, as the real stores' unique index devices_by_key has it.
+    static func checkKey(of device: DeviceRecord, in state: State) throws {
+        if let holder = state.deviceByKey[device.keyFingerprint], holder != device.id {
+            throw FleetkeyError.keyHeldByAnotherDevice(device)
+        }
+    }
+
+    /// Stores a device row with its key index and its lot.
+    static func put(_ device: DeviceRecord, into state: inout State) {
+        if let previous = state.devices[device.id], previous.keyFingerprint != device.keyFingerprint {
+            state.deviceByKey[previous.keyFingerprint] = nil
+        }
+        state.devices[device.id] = device
+        state.deviceByKey[device.keyFingerprint] = device.id
+        noteLot(of: device, in: &state)
     }
 
     static func noteLot(of device: DeviceRecord, in state: inout State) {

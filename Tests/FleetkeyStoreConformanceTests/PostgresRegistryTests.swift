@@ -36,10 +36,10 @@ struct PostgresRegistryTests {
         let registry = try PostgresRegistry(location: location, password: nil)
         registry.start()
         #expect(try await registry.appliedMigrations() == [])
-        #expect(try await registry.migrate() == ["v1-registry", "v2-revocation", "v3-supply-chain"])
-        #expect(try await registry.appliedMigrations() == ["v1-registry", "v2-revocation", "v3-supply-chain"])
-        #expect(try await registry.migrate() == ["v1-registry", "v2-revocation", "v3-supply-chain"])
-        #expect(try await TestPostgres.integer("SELECT count(*) FROM fleetkey_migrations", on: location) == 3)
+        #expect(try await registry.migrate() == ["v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key"])
+        #expect(try await registry.appliedMigrations() == ["v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key"])
+        #expect(try await registry.migrate() == ["v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key"])
+        #expect(try await TestPostgres.integer("SELECT count(*) FROM fleetkey_migrations", on: location) == 4)
         await registry.shutdown()
         await TestPostgres.dropDatabase(location)
     }
@@ -59,8 +59,8 @@ struct PostgresRegistryTests {
             }
             return try await group.reduce(into: []) { $0.append($1) }
         }
-        #expect(results.allSatisfy { $0 == ["v1-registry", "v2-revocation", "v3-supply-chain"] })
-        #expect(try await TestPostgres.integer("SELECT count(*) FROM fleetkey_migrations", on: location) == 3)
+        #expect(results.allSatisfy { $0 == ["v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key"] })
+        #expect(try await TestPostgres.integer("SELECT count(*) FROM fleetkey_migrations", on: location) == 4)
         for registry in registries { await registry.shutdown() }
         await TestPostgres.dropDatabase(location)
     }

@@ -43,6 +43,34 @@ struct RegistryConformanceTests {
         }
     }
 
+    @Test("one key, one device: a second device presenting a key another holds is refused and nothing is recorded",
+          arguments: StoreKind.allCases)
+    func oneDevicePerKey(_ kind: StoreKind) async throws {
+        try await withStore(kind) { subject in
+            let world = try await ThrowawayEcosystem.make(store: subject.store)
+            let authority = try await world.ecosystem.vendorAuthority(try VendorName("Acme"))
+            let (key, first) = try ThrowawayEcosystem.deviceRequest(vendor: "Acme", serial: "K-1")
+            _ = try await world.ecosystem.issueDeviceIdentity(.init(csr: first), by: authority)
+            let certificates = try await subject.store.certificateCount(issuer: nil)
+            let events = try await subject.store.events(subject: nil, limit: nil).count
+            let clone = try ThrowawayEcosystem.deviceRequest(vendor: "Acme", serial: "K-2", key: key).der
+            let error = await #expect(throws: FleetkeyError.self) {
+                _ = try await world.ecosystem.issueDeviceIdentity(.init(csr: clone), by: authority)
+            }
+            #expect(error?.code == .conflict && error?.reason.contains("already held by another device") == true)
+            #expect(try await subject.store.device(DeviceID(vendor: try VendorName("Acme"), serial: try DeviceSerial("K-2"))) == nil)
+            #expect(try await subject.store.certificateCount(issuer: nil) == certificates)
+            #expect(try await subject.store.events(subject: nil, limit: nil).count == events)
+            // Even once the first device is revoked: a key that left service is never certified again.
+            let store = try #require(subject.store as? any RegistryStore & RevocationStore)
+            _ = try await Revoker(store: store, clock: world.clock, actor: "test")
+                .revoke(.device(serial: try DeviceSerial("K-1"), vendor: nil), reason: .keyCompromise)
+            await #expect(throws: FleetkeyError.self) {
+                _ = try await world.ecosystem.issueDeviceIdentity(.init(csr: clone), by: authority)
+            }
+        }
+    }
+
     @Test("the store refuses a second certificate with the same issuer and serial", arguments: StoreKind.allCases)
     func duplicateSerial(_ kind: StoreKind) async throws {
         try await withStore(kind) { subject in

@@ -97,3 +97,14 @@ public struct DuplicateSerialError: Error, Sendable, Hashable {
         self.serial = serial
     }
 }
+
+extension FleetkeyError {
+    /// What a store says when a device would take a key another device holds: one key, one device, ever (a second
+    /// device presenting it is a clone; a revoked key is never certified again).
+    public static func keyHeldByAnotherDevice(_ device: DeviceRecord) -> FleetkeyError {
+        FleetkeyError(
+            .conflict,
+            "the key of device \(device.id) (sha256:\(device.keyFingerprint.prefix(16))…) is already held by another "
+                + "device: a cloned or reused key is never certified twice; nothing was recorded")
+    }
+}
