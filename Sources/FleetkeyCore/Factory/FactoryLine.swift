@@ -94,8 +94,9 @@ public struct FactoryLine: Sendable {
             }
         }
         let element = try elements.existingElement(elementID) ?? elements.newElement(elementID)
-        let slot = try Self.identitySlot(of: element)
-        let status = try element.status(ofSlot: slot)
+        // Read once: the steps below change the slot only in ways this function makes itself.
+        let status = try Self.identitySlot(of: element)
+        let slot = status.configuration.slot
         let hardwareModule = HardwareModuleName(hardwareType: hardwareType, serialNumber: Array(elementID.utf8))
 
         let certificate: Certificate
@@ -138,10 +139,10 @@ public struct FactoryLine: Sendable {
             device = issued.device
         }
 
-        if try element.readCertificate(inSlot: slot) == nil {
+        if !status.hasCertificate {
             try element.writeCertificate(certificate, toSlot: slot)
         }
-        if try !element.status(ofSlot: slot).locked {
+        if !status.locked {
             try element.lock(slot: slot)
         }
         let attestationKey = try element.attestationPublicKey()
@@ -171,12 +172,12 @@ public struct FactoryLine: Sendable {
         return existing == nil ? .provisioned : .finished
     }
 
-    /// The element's device-identity slot.
-    static func identitySlot(of element: any SecureElement) throws -> Int {
+    /// The state of the element's device-identity slot.
+    static func identitySlot(of element: any SecureElement) throws -> SecureElementSlotStatus {
         guard let slot = try element.slots().first(where: { $0.configuration.purpose == .deviceIdentity }) else {
             throw FleetkeyError(
                 .configuration, "secure element '\(element.elementID)' has no device-identity slot")
         }
-        return slot.configuration.slot
+        return slot
     }
 }
