@@ -391,7 +391,8 @@ struct FleetkeyBench {
         var rows: [BenchmarkRow] = []
         var skipped: [SkippedWorkload] = []
         func emit(_ row: BenchmarkRow) { rows.append(row) }
-        let devices = ProcessInfo.processInfo.environment["FLEETKEY_BENCH_SUPPLY_DEVICES"].flatMap(Int.init)
+        let devices =
+            ProcessInfo.processInfo.environment["FLEETKEY_BENCH_SUPPLY_DEVICES"].flatMap(Int.init)
             ?? plan.supplyChainDevices
         let bound = 1 / (3 / crypto.p256Sign + 2 / crypto.p256Verify)
         let world = try await SupplyChainWorkload.makeWorld(in: scratch.appendingPathComponent("supply-chain"))
@@ -414,7 +415,8 @@ struct FleetkeyBench {
                 note: "keygen, request, issue, write back, lock, attest, verify, two registry transactions per device; "
                     + "element files in \(chips.deletingLastPathComponent().path)"))
 
-        let hsmDevices = ProcessInfo.processInfo.environment["FLEETKEY_BENCH_HSM_DEVICES"].flatMap(Int.init)
+        let hsmDevices =
+            ProcessInfo.processInfo.environment["FLEETKEY_BENCH_HSM_DEVICES"].flatMap(Int.init)
             ?? plan.softHSMDevices
         if hsmDevices > 0 {
             log("factory provisioning, \(hsmDevices) devices into SoftHSM2 elements")
@@ -454,7 +456,8 @@ struct FleetkeyBench {
                 figure: imported.rate, unit: "devices/s",
                 reference: "raw P-256 verify / 2, one core", referenceFigure: crypto.p256Verify / 2,
                 referenceUnit: "devices/s", peakRSSMiB: imported.peakMiB,
-                note: "two verifications per device (certificate, attestation), spread over the cores; one transaction"))
+                note: "two verifications per device (certificate, attestation), spread over the cores; one transaction")
+        )
         return (rows, skipped)
     }
 

@@ -13,7 +13,8 @@ struct Fleetkey: AsyncParsableCommand {
             """,
         subcommands: [
             InitCommand.self, VendorCommand.self, CACommand.self, IssueCommand.self, CertCommand.self,
-            DeviceCommand.self, RevokeCommand.self, CRLCommand.self, ServeCommand.self, DemoCommand.self, HSMCommand.self,
+            DeviceCommand.self, RevokeCommand.self, CRLCommand.self, ServeCommand.self, DemoCommand.self,
+            HSMCommand.self,
             FactoryCommand.self, ManifestCommand.self, OwnerCommand.self, LotCommand.self, DenyListCommand.self,
         ]
     )

@@ -38,7 +38,8 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
 
     public init(
         host: String, port: Int = 5432, user: String, database: String, tls: TLSMode = .prefer,
-        rootCertificatePath: String? = nil, connectTimeout: Duration = .seconds(10), queryTimeout: Duration = .seconds(30)
+        rootCertificatePath: String? = nil, connectTimeout: Duration = .seconds(10),
+        queryTimeout: Duration = .seconds(30)
     ) {
         self.host = host
         self.port = port

@@ -283,17 +283,17 @@ extension PostgresRegistry {
             let updated: [PostgresRow]
             do {
                 updated = try await connection.query(
-                """
-                UPDATE devices SET state = \(device.state.rawValue), lot = \(device.lot),
-                    key_fingerprint = \(device.keyFingerprint), hw_type = \(hardwareType),
-                    hw_serial = \(hardwareSerial), attestation = \(device.attestation.map { Data($0.statement) }),
-                    attestation_key = \(device.attestation.map { Data($0.attestationKey) }), owner = \(device.owner), updated_at = \(device.updatedAt)
-                WHERE serial = \(device.id.serial.value) AND vendor = \(device.id.vendor.value)
-                    AND state = \(expected.rawValue)
-                RETURNING 1
-                """, logger: logger
+                    """
+                    UPDATE devices SET state = \(device.state.rawValue), lot = \(device.lot),
+                        key_fingerprint = \(device.keyFingerprint), hw_type = \(hardwareType),
+                        hw_serial = \(hardwareSerial), attestation = \(device.attestation.map { Data($0.statement) }),
+                        attestation_key = \(device.attestation.map { Data($0.attestationKey) }), owner = \(device.owner), updated_at = \(device.updatedAt)
+                    WHERE serial = \(device.id.serial.value) AND vendor = \(device.id.vendor.value)
+                        AND state = \(expected.rawValue)
+                    RETURNING 1
+                    """, logger: logger
                 ).collect()
-            } catch where PostgresFailure.isUniqueViolation(error, constraint: "devices_by_key") {
+            } catch  where PostgresFailure.isUniqueViolation(error, constraint: "devices_by_key") {
                 throw FleetkeyError.keyHeldByAnotherDevice(device)
             }
             guard updated.count == 1 else {
@@ -316,7 +316,7 @@ extension PostgresRegistry {
                         \(device.attestation.map { Data($0.attestationKey) }), \(device.owner), \(device.createdAt),
                         \(device.updatedAt))
                     """, logger: logger)
-            } catch where PostgresFailure.isUniqueViolation(error, constraint: "devices_by_key") {
+            } catch  where PostgresFailure.isUniqueViolation(error, constraint: "devices_by_key") {
                 throw FleetkeyError.keyHeldByAnotherDevice(device)
             } catch  where PostgresFailure.isUniqueViolation(error, constraint: "devices_by_serial") {
                 throw FleetkeyError(
@@ -324,7 +324,6 @@ extension PostgresRegistry {
             }
         }
     }
-
 
     /// Appends events in one statement, under the event-log lock so that sequence order is commit order.
     static func append(_ events: [LifecycleEvent], _ connection: PostgresConnection, _ logger: Logger)

@@ -17,7 +17,7 @@ extension PostgresRegistry: SupplyChainStore {
             do {
                 try await connection.query(
                     "INSERT INTO owners (name, created_at) VALUES (\(owner.name), \(owner.createdAt))", logger: logger)
-            } catch where PostgresFailure.isUniqueViolation(error, constraint: "owners_pkey") {
+            } catch  where PostgresFailure.isUniqueViolation(error, constraint: "owners_pkey") {
                 throw FleetkeyError(.alreadyExists, "owner '\(owner.name)' already exists in this registry")
             }
             try await Self.append(events, connection, logger)

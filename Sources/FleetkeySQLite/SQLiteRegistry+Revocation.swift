@@ -26,12 +26,14 @@ extension SQLiteRegistry: RevocationStore {
                     """)
             for certificate in revocation.certificates {
                 try update.execute(arguments: [
-                    info.revokedAt.timeIntervalSince1970, info.reason.rawValue, info.invalidityDate?.timeIntervalSince1970,
+                    info.revokedAt.timeIntervalSince1970, info.reason.rawValue,
+                    info.invalidityDate?.timeIntervalSince1970,
                     certificate.issuer, certificate.serial,
                 ])
                 guard db.changesCount == 1 else {
                     throw FleetkeyError(
-                        .conflict, "certificate \(certificate.issuer)/\(certificate.serial) is no longer valid; re-read and retry")
+                        .conflict,
+                        "certificate \(certificate.issuer)/\(certificate.serial) is no longer valid; re-read and retry")
                 }
             }
             let move = try db.cachedStatement(
@@ -43,7 +45,8 @@ extension SQLiteRegistry: RevocationStore {
                 ])
                 guard db.changesCount == 1 else {
                     throw FleetkeyError(
-                        .conflict, "device \(transition.device) is no longer \(transition.from.rawValue); re-read and retry")
+                        .conflict,
+                        "device \(transition.device) is no longer \(transition.from.rawValue); re-read and retry")
                 }
             }
             if let vendor = revocation.vendor {
@@ -75,7 +78,9 @@ extension SQLiteRegistry: RevocationStore {
 
     public func latestCRL(issuer: String, partition: Int) async throws -> PublishedCRL? {
         try await readRows { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM crls WHERE issuer = ? AND partition = ?", arguments: [issuer, partition]).map {
+            try Row.fetchOne(
+                db, sql: "SELECT * FROM crls WHERE issuer = ? AND partition = ?", arguments: [issuer, partition]
+            ).map {
                 PublishedCRL(
                     issuer: $0["issuer"], partition: $0["partition"], number: $0["number"],
                     thisUpdate: Date(timeIntervalSince1970: $0["this_update"]),
@@ -105,7 +110,8 @@ extension SQLiteRegistry: RevocationStore {
         try await readRows { db in
             try Row.fetchAll(
                 db,
-                sql: "SELECT sequence, subject FROM events WHERE action = 'certificate.revoked' AND sequence > ? ORDER BY sequence LIMIT ?",
+                sql:
+                    "SELECT sequence, subject FROM events WHERE action = 'certificate.revoked' AND sequence > ? ORDER BY sequence LIMIT ?",
                 arguments: [sequence, limit]
             ).compactMap { row in
                 RevocationNotice(sequence: row[0], eventSubject: row[1])

@@ -68,7 +68,8 @@ extension SQLiteRegistry: SupplyChainStore {
                 }
                 let owners = try String.fetchAll(
                     db,
-                    sql: "SELECT DISTINCT owner FROM devices WHERE vendor = ? AND lot = ? AND owner IS NOT NULL ORDER BY owner",
+                    sql:
+                        "SELECT DISTINCT owner FROM devices WHERE vendor = ? AND lot = ? AND owner IS NOT NULL ORDER BY owner",
                     arguments: [vendor, lot])
                 return LotSummary(
                     vendor: try VendorName(vendor), lot: lot, createdAt: Self.date(row, "created_at"),
@@ -79,28 +80,36 @@ extension SQLiteRegistry: SupplyChainStore {
 
     public func importedManifest(digest: String) async throws -> ImportedManifest? {
         try await readRows { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM manifests WHERE digest = ?", arguments: [digest]).map(Self.manifest)
+            try Row.fetchOne(db, sql: "SELECT * FROM manifests WHERE digest = ?", arguments: [digest]).map(
+                Self.manifest)
         }
     }
 
     public func importManifest(_ unit: ManifestImportUnit) async throws -> Bool {
         try await writeRows { db in
             let manifest = unit.manifest
-            if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM manifests WHERE digest = ?)", arguments: [manifest.digest]) == true {
+            if try Bool.fetchOne(
+                db, sql: "SELECT EXISTS (SELECT 1 FROM manifests WHERE digest = ?)", arguments: [manifest.digest])
+                == true
+            {
                 return false
             }
             for authority in unit.authorities
-            where try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM authorities WHERE id = ?)", arguments: [authority.id]) != true {
+            where try Bool.fetchOne(
+                db, sql: "SELECT EXISTS (SELECT 1 FROM authorities WHERE id = ?)", arguments: [authority.id]) != true
+            {
                 try Self.insert(authority, db)
             }
             try db.execute(
-                sql: "INSERT INTO vendors (name, authority_id, state, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                sql:
+                    "INSERT INTO vendors (name, authority_id, state, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 arguments: [
                     unit.vendor.name.value, unit.vendor.authorityID, unit.vendor.state.rawValue,
                     unit.vendor.createdAt.timeIntervalSince1970,
                 ])
             for key in unit.keys { try Self.insert(key, db) }
-            let known = try db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM certificates WHERE issuer = ? AND serial = ?)")
+            let known = try db.cachedStatement(
+                sql: "SELECT EXISTS (SELECT 1 FROM certificates WHERE issuer = ? AND serial = ?)")
             for certificate in unit.certificates
             where try Bool.fetchOne(known, arguments: [certificate.issuer, certificate.serial]) != true {
                 try Self.insert(certificate, db)

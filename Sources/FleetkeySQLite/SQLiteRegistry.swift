@@ -91,7 +91,10 @@ public final class SQLiteRegistry: RegistryStore {
             try Self.insert(authority, db)
             try db.execute(
                 sql: "INSERT INTO vendors (name, authority_id, state, created_at) VALUES (?, ?, ?, ?)",
-                arguments: [vendor.name.value, vendor.authorityID, vendor.state.rawValue, vendor.createdAt.timeIntervalSince1970])
+                arguments: [
+                    vendor.name.value, vendor.authorityID, vendor.state.rawValue,
+                    vendor.createdAt.timeIntervalSince1970,
+                ])
             for key in keys { try Self.insert(key, db) }
             for certificate in certificates { try Self.insert(certificate, db) }
             for event in events { try Self.append(event, db) }
@@ -139,15 +142,18 @@ public final class SQLiteRegistry: RegistryStore {
     public func certificate(issuer: String, serial: String) async throws -> CertificateRecord? {
         try await read { db in
             try Row.fetchOne(
-                db, sql: "SELECT * FROM certificates WHERE issuer = ? AND serial = ?", arguments: [issuer, serial.uppercased()]
+                db, sql: "SELECT * FROM certificates WHERE issuer = ? AND serial = ?",
+                arguments: [issuer, serial.uppercased()]
             ).map(Self.certificate)
         }
     }
 
     public func certificates(serial: String) async throws -> [CertificateRecord] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM certificates WHERE serial = ? ORDER BY id", arguments: [serial.uppercased()])
-                .map(Self.certificate)
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM certificates WHERE serial = ? ORDER BY id", arguments: [serial.uppercased()]
+            )
+            .map(Self.certificate)
         }
     }
 
@@ -163,7 +169,8 @@ public final class SQLiteRegistry: RegistryStore {
     public func certificateCount(issuer: String?) async throws -> Int {
         try await read { db in
             if let issuer {
-                return try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM certificates WHERE issuer = ?", arguments: [issuer]) ?? 0
+                return try Int.fetchOne(
+                    db, sql: "SELECT COUNT(*) FROM certificates WHERE issuer = ?", arguments: [issuer]) ?? 0
             }
             return try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM certificates") ?? 0
         }
@@ -182,8 +189,10 @@ public final class SQLiteRegistry: RegistryStore {
 
     public func devices(serial: DeviceSerial) async throws -> [DeviceRecord] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM devices WHERE serial = ? ORDER BY vendor", arguments: [serial.value])
-                .map(Self.device)
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM devices WHERE serial = ? ORDER BY vendor", arguments: [serial.value]
+            )
+            .map(Self.device)
         }
     }
 
@@ -275,7 +284,8 @@ public final class SQLiteRegistry: RegistryStore {
                     VALUES (?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
-                    record.id, record.kind.rawValue, record.vendor?.value, Data(record.certificateDER), record.keyReference,
+                    record.id, record.kind.rawValue, record.vendor?.value, Data(record.certificateDER),
+                    record.keyReference,
                     record.algorithm.description, record.createdAt.timeIntervalSince1970,
                 ])
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
@@ -290,7 +300,8 @@ public final class SQLiteRegistry: RegistryStore {
                 ON CONFLICT (fingerprint) DO NOTHING
                 """
         ).execute(arguments: [
-            key.fingerprint, Data(key.subjectPublicKeyInfo), key.algorithm.description, key.custody.rawValue, key.location,
+            key.fingerprint, Data(key.subjectPublicKeyInfo), key.algorithm.description, key.custody.rawValue,
+            key.location,
             Date().timeIntervalSince1970,
         ])
     }
@@ -332,7 +343,6 @@ public final class SQLiteRegistry: RegistryStore {
         }
     }
 
-
     private static func update(_ change: DeviceChange, expected: DeviceState, _ db: Database) throws {
         let device = change.device
         try db.cachedStatement(
@@ -350,7 +360,8 @@ public final class SQLiteRegistry: RegistryStore {
         guard db.changesCount == 1 else {
             throw FleetkeyError(
                 .conflict,
-                "device \(device.id) is no longer \(expected.rawValue): another process changed it first; re-read and retry")
+                "device \(device.id) is no longer \(expected.rawValue): another process changed it first; re-read and retry"
+            )
         }
     }
 
@@ -363,7 +374,8 @@ public final class SQLiteRegistry: RegistryStore {
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """
             ).execute(arguments: [
-                device.id.vendor.value, device.id.serial.value, device.state.rawValue, device.lot, device.keyFingerprint,
+                device.id.vendor.value, device.id.serial.value, device.state.rawValue, device.lot,
+                device.keyFingerprint,
                 device.hardwareModule?.hardwareType.description, device.hardwareModule.map { Data($0.serialNumber) },
                 device.attestation.map { Data($0.statement) }, device.attestation.map { Data($0.attestationKey) },
                 device.owner,
@@ -378,7 +390,8 @@ public final class SQLiteRegistry: RegistryStore {
 
     static func append(_ event: LifecycleEvent, _ db: Database) throws {
         try db.cachedStatement(
-            sql: "INSERT INTO events (at, actor, action, subject, from_state, to_state, detail) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            sql:
+                "INSERT INTO events (at, actor, action, subject, from_state, to_state, detail) VALUES (?, ?, ?, ?, ?, ?, ?)"
         ).execute(arguments: [
             event.at.timeIntervalSince1970, event.actor, event.action, event.subject, event.fromState, event.toState,
             EventDetailCoding.encode(event.detail),
@@ -399,7 +412,8 @@ public final class SQLiteRegistry: RegistryStore {
     private static func authority(_ row: Row) throws -> AuthorityRecord {
         AuthorityRecord(
             id: row["id"], kind: AuthorityKind(rawValue: row["kind"]) ?? .vendor,
-            vendor: try (row["vendor"] as String?).map(VendorName.init), certificateDER: Array(row["certificate"] as Data),
+            vendor: try (row["vendor"] as String?).map(VendorName.init),
+            certificateDER: Array(row["certificate"] as Data),
             keyReference: row["key_reference"], algorithm: try KeySpec(policyName: row["algorithm"]),
             createdAt: date(row, "created_at"))
     }
@@ -417,19 +431,23 @@ public final class SQLiteRegistry: RegistryStore {
         }
         return CertificateRecord(
             issuer: row["issuer"], serial: row["serial"], profile: row["profile"], subject: row["subject"],
-            notBefore: date(row, "not_before"), notAfter: date(row, "not_after"), keyFingerprint: row["key_fingerprint"],
-            device: device, der: Array(row["der"] as Data), status: CertificateStatus(rawValue: row["status"]) ?? .valid,
+            notBefore: date(row, "not_before"), notAfter: date(row, "not_after"),
+            keyFingerprint: row["key_fingerprint"],
+            device: device, der: Array(row["der"] as Data),
+            status: CertificateStatus(rawValue: row["status"]) ?? .valid,
             issuedAt: date(row, "issued_at"), revocation: revocationInfo(row))
     }
 
     static func device(_ row: Row) throws -> DeviceRecord {
         var hardware: HardwareModuleName?
         if let type = row["hw_type"] as String?, let serial = row["hw_serial"] as Data? {
-            hardware = HardwareModuleName(hardwareType: try ASN1ObjectIdentifier(dotRepresentation: type), serialNumber: Array(serial))
+            hardware = HardwareModuleName(
+                hardwareType: try ASN1ObjectIdentifier(dotRepresentation: type), serialNumber: Array(serial))
         }
         return DeviceRecord(
             id: DeviceID(vendor: try VendorName(row["vendor"]), serial: try DeviceSerial(row["serial"])),
-            state: DeviceState(rawValue: row["state"]) ?? .generated, lot: row["lot"], keyFingerprint: row["key_fingerprint"],
+            state: DeviceState(rawValue: row["state"]) ?? .generated, lot: row["lot"],
+            keyFingerprint: row["key_fingerprint"],
             hardwareModule: hardware, attestation: attestation(row), owner: row["owner"],
             createdAt: date(row, "created_at"), updatedAt: date(row, "updated_at"))
     }

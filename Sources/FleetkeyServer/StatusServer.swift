@@ -2,9 +2,9 @@ import FleetkeyCore
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
-import NIOSSL
 import Logging
 import Metrics
+import NIOSSL
 import Prometheus
 import ServiceLifecycle
 import UnixSignals
@@ -50,7 +50,8 @@ public enum StatusServer {
             do {
                 chain = try NIOSSLCertificate.fromPEMFile(certificateChain)
             } catch {
-                throw FleetkeyError(.configuration, "--tls-cert \(certificateChain) is not a readable PEM certificate chain")
+                throw FleetkeyError(
+                    .configuration, "--tls-cert \(certificateChain) is not a readable PEM certificate chain")
             }
             do {
                 key = try NIOSSLPrivateKey(file: privateKey, format: .pem)
@@ -60,7 +61,8 @@ public enum StatusServer {
             guard !chain.isEmpty else {
                 throw FleetkeyError(.configuration, "--tls-cert \(certificateChain) holds no certificate")
             }
-            return TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+            return TLSConfiguration.makeServerConfiguration(
+                certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         }
     }
 
@@ -70,7 +72,8 @@ public enum StatusServer {
         router.add(middleware: LogRequestsMiddleware(.debug))
         router.add(middleware: MetricsMiddleware())
         components.routes.register(on: router)
-        let server: HTTPServerBuilder = try components.tls.map { try .tls(.http1(), tlsConfiguration: try $0.configuration()) } ?? .http1()
+        let server: HTTPServerBuilder =
+            try components.tls.map { try .tls(.http1(), tlsConfiguration: try $0.configuration()) } ?? .http1()
         return Application(
             router: router,
             server: server,

@@ -1,7 +1,7 @@
 import Crypto
 import FleetkeyCore
-import Synchronization
 import SwiftASN1
+import Synchronization
 import X509
 import _CryptoExtras
 

@@ -24,7 +24,9 @@ public final class InMemoryRegistry: RegistryStore, RevocationStore {
 
     public init() {}
 
-    public func createRoot(_ root: AuthorityRecord, certificate: CertificateRecord, key: KeyRecord, events: [LifecycleEvent])
+    public func createRoot(
+        _ root: AuthorityRecord, certificate: CertificateRecord, key: KeyRecord, events: [LifecycleEvent]
+    )
         async throws
     {
         try state.withLock { state in
@@ -91,7 +93,9 @@ public final class InMemoryRegistry: RegistryStore, RevocationStore {
     }
 
     public func certificates(serial: String) async throws -> [CertificateRecord] {
-        state.withLock { $0.certificates.values.filter { $0.serial == serial.uppercased() }.sorted { $0.issuer < $1.issuer } }
+        state.withLock {
+            $0.certificates.values.filter { $0.serial == serial.uppercased() }.sorted { $0.issuer < $1.issuer }
+        }
     }
 
     public func certificates(forDevice device: DeviceID) async throws -> [CertificateRecord] {
@@ -111,7 +115,8 @@ public final class InMemoryRegistry: RegistryStore, RevocationStore {
     public func devices(matching filter: DeviceFilter) async throws -> [DeviceRecord] {
         let all = state.withLock { state in
             state.devices.values.filter {
-                (filter.vendor == nil || $0.id.vendor == filter.vendor) && (filter.state == nil || $0.state == filter.state)
+                (filter.vendor == nil || $0.id.vendor == filter.vendor)
+                    && (filter.state == nil || $0.state == filter.state)
                     && (filter.lot == nil || $0.lot == filter.lot)
             }
         }
@@ -178,12 +183,14 @@ public final class InMemoryRegistry: RegistryStore, RevocationStore {
 
     public func revokedEntries(issuer: String) async throws -> [RevokedCertificate] {
         state.withLock { state in
-            state.certificates.values.filter { $0.issuer == issuer && $0.status == .revoked }.sorted { $0.serial < $1.serial }
-                .map {
-                    RevokedCertificate(
-                        serial: Hex.decode($0.serial) ?? [], revocationDate: $0.revocation?.revokedAt ?? $0.issuedAt,
-                        reason: $0.revocation?.reason, invalidityDate: $0.revocation?.invalidityDate)
-                }
+            state.certificates.values.filter { $0.issuer == issuer && $0.status == .revoked }.sorted {
+                $0.serial < $1.serial
+            }
+            .map {
+                RevokedCertificate(
+                    serial: Hex.decode($0.serial) ?? [], revocationDate: $0.revocation?.revokedAt ?? $0.issuedAt,
+                    reason: $0.revocation?.reason, invalidityDate: $0.revocation?.invalidityDate)
+            }
         }
     }
 
@@ -203,8 +210,10 @@ public final class InMemoryRegistry: RegistryStore, RevocationStore {
     public func revocations(after sequence: Int64, limit: Int) async throws -> [RevocationNotice] {
         state.withLock { state in
             Array(
-                state.events.filter { $0.action == "certificate.revoked" && ($0.sequence ?? 0) > sequence }.prefix(limit)
-                    .compactMap { RevocationNotice(sequence: $0.sequence ?? 0, eventSubject: $0.subject) })
+                state.events.filter { $0.action == "certificate.revoked" && ($0.sequence ?? 0) > sequence }.prefix(
+                    limit
+                )
+                .compactMap { RevocationNotice(sequence: $0.sequence ?? 0, eventSubject: $0.subject) })
         }
     }
 

@@ -41,7 +41,8 @@ public struct ThrowawayEcosystem: Sendable {
     ) throws -> (key: Certificate.PrivateKey, der: [UInt8]) {
         let privateKey = key ?? Certificate.PrivateKey(P256.Signing.PrivateKey())
         let hardware = try hardwareSerial.map {
-            HardwareModuleName(hardwareType: try .init(dotRepresentation: "2.25.1234567890123"), serialNumber: Array($0.utf8))
+            HardwareModuleName(
+                hardwareType: try .init(dotRepresentation: "2.25.1234567890123"), serialNumber: Array($0.utf8))
         }
         let request = try RequestBuilder.deviceRequest(
             vendor: try VendorName(vendor), serial: try DeviceSerial(serial), hardwareModule: hardware, key: privateKey)

@@ -46,7 +46,8 @@ struct AlgorithmPolicyTests {
 
     @Test("the policy file round-trips through JSON and names a broken field")
     func policyFile() throws {
-        let original = try EcosystemPolicy(ecosystem: "E", baseURL: "http://example.test:8080/", hardwareModuleType: "2.25.1")
+        let original = try EcosystemPolicy(
+            ecosystem: "E", baseURL: "http://example.test:8080/", hardwareModuleType: "2.25.1")
         #expect(original.baseURL == "http://example.test:8080")
         #expect(original.urls.crl(issuer: "vendor-acme") == "http://example.test:8080/crl/vendor-acme.crl")
         let decoded = try EcosystemPolicy.decode(try original.encoded())

@@ -24,7 +24,9 @@ struct DeviceLifecycleTests {
         }
         for event in DeviceLifecycleEvent.allCases {
             #expect(throws: FleetkeyError(.invalidTransition, "")) { try machine.next(from: .revoked, on: event) }
-            #expect(throws: FleetkeyError(.invalidTransition, "")) { try machine.next(from: .decommissioned, on: event) }
+            #expect(throws: FleetkeyError(.invalidTransition, "")) {
+                try machine.next(from: .decommissioned, on: event)
+            }
         }
     }
 

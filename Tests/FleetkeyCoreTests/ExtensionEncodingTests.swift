@@ -46,7 +46,8 @@ struct ExtensionEncodingTests {
         // [1] ReasonFlags BIT STRING keyCompromise; [2] GeneralNames { URI }
         let reasons = try ASN1Any(derEncoded: [0x81, 0x02, 0x06, 0x40])
         let issuer = try ASN1Any(derEncoded: [0xA2, 0x05, 0x86, 0x03] + Array("a:b".utf8))
-        let point = DistributionPoint(name: .fullName([.uniformResourceIdentifier("http://x/c.crl")]), reasons: reasons, crlIssuer: issuer)
+        let point = DistributionPoint(
+            name: .fullName([.uniformResourceIdentifier("http://x/c.crl")]), reasons: reasons, crlIssuer: issuer)
         try serializer.serialize(point)
         #expect(try DistributionPoint(derEncoded: serializer.serializedBytes) == point)
     }

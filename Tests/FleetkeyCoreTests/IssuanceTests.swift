@@ -17,7 +17,9 @@ struct IssuanceTests {
         let issued = try await world.ecosystem.issueDeviceIdentity(.init(csr: csr, lot: "LOT-1"), by: authority)
 
         let certificate = issued.certificate
-        #expect(certificate.subject.description == "O=Acme,SERIALNUMBER=SN-1" || certificate.subject.description.contains("SN-1"))
+        #expect(
+            certificate.subject.description == "O=Acme,SERIALNUMBER=SN-1"
+                || certificate.subject.description.contains("SN-1"))
         #expect(try certificate.extensions.basicConstraints == .notCertificateAuthority)
         #expect(try certificate.extensions.keyUsage?.digitalSignature == true)
         #expect(try certificate.extensions.keyUsage?.keyCertSign == false)
@@ -26,14 +28,16 @@ struct IssuanceTests {
         }
         #expect(hardware.map(\.serialText) == ["SE-1"])
         #expect(
-            try CRLDistributionPoints(certificate.extensions[oid: FleetkeyOID.crlDistributionPoints]!).points.flatMap(\.uris)
+            try CRLDistributionPoints(certificate.extensions[oid: FleetkeyOID.crlDistributionPoints]!).points.flatMap(
+                \.uris)
                 == ["http://127.0.0.1:8080/crl/vendor-acme.crl"])
         #expect(authority.certificate.publicKey.isValidSignature(certificate.signature, for: certificate))
         #expect(certificate.notValidAfter <= authority.certificate.notValidAfter)
 
         let stored = try await world.registry.certificate(issuer: "vendor-acme", serial: issued.record.serial)
         #expect(stored?.der == (try certificate.derBytes()))
-        let device = try await world.registry.device(DeviceID(vendor: try VendorName("Acme"), serial: try DeviceSerial("SN-1")))
+        let device = try await world.registry.device(
+            DeviceID(vendor: try VendorName("Acme"), serial: try DeviceSerial("SN-1")))
         #expect(device?.state == .provisioned)
         #expect(device?.lot == "LOT-1")
         let actions = try await world.registry.events(subject: "device:Acme/SN-1", limit: nil).map(\.action)
@@ -133,7 +137,9 @@ struct IssuanceTests {
         #expect(second.record.serial != first.record.serial)
         #expect(second.record.serial == "55555555555555555555555555555555")
         #expect(try await world.registry.certificateCount(issuer: "vendor-acme") == 4)
-        #expect(try await world.registry.device(DeviceID(vendor: try VendorName("Acme"), serial: try DeviceSerial("SN-7")))?.state == .provisioned)
+        #expect(
+            try await world.registry.device(DeviceID(vendor: try VendorName("Acme"), serial: try DeviceSerial("SN-7")))?
+                .state == .provisioned)
     }
 }
 
@@ -167,7 +173,9 @@ struct LintTests {
                 publicKey: Certificate.PublicKey(key.publicKey)),
             issuer: authority.info, issuerKey: authority.keySpec,
             serial: SerialNumberGenerator(random: SystemRandomSource()).next(), now: world.clock.now())
-        #expect(ProfileLinter(policy: world.ecosystem.policy).lint(draft, issuer: authority.info, now: world.clock.now()).isEmpty)
+        #expect(
+            ProfileLinter(policy: world.ecosystem.policy).lint(draft, issuer: authority.info, now: world.clock.now())
+                .isEmpty)
 
         // A builder bug that made a device a CA and dropped its CRL pointer must not reach a signature.
         draft.extensions = try Certificate.Extensions {
@@ -176,9 +184,13 @@ struct LintTests {
             SubjectKeyIdentifier(hash: draft.publicKey)
         }
         draft.notAfter = authority.certificate.notValidAfter.addingTimeInterval(86_400)
-        let findings = ProfileLinter(policy: world.ecosystem.policy).lint(draft, issuer: authority.info, now: world.clock.now())
+        let findings = ProfileLinter(policy: world.ecosystem.policy).lint(
+            draft, issuer: authority.info, now: world.clock.now())
         let fields = Set(findings.map(\.field))
-        #expect(fields.isSuperset(of: ["basicConstraints", "validity", "authorityKeyIdentifier", "cRLDistributionPoints", "extendedKeyUsage"]))
+        #expect(
+            fields.isSuperset(of: [
+                "basicConstraints", "validity", "authorityKeyIdentifier", "cRLDistributionPoints", "extendedKeyUsage",
+            ]))
         do {
             _ = try authority.issue(draft, now: world.clock.now())
             Issue.record("a draft with findings must not be signed")

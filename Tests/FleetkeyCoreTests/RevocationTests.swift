@@ -1,14 +1,17 @@
-@testable import FleetkeyCore
 import FleetkeyTesting
 import Foundation
 import SwiftASN1
 import Testing
 import X509
 
+@testable import FleetkeyCore
+
 @Suite("Revocation and CRLs")
 struct RevocationTests {
     /// An ecosystem with `count` devices of lot L1 issued by Acme.
-    func world(devices count: Int, vendors: [String] = ["Acme"]) async throws -> (ThrowawayEcosystem, InMemoryRegistry, [Ecosystem.IssuedCertificate]) {
+    func world(devices count: Int, vendors: [String] = ["Acme"]) async throws -> (
+        ThrowawayEcosystem, InMemoryRegistry, [Ecosystem.IssuedCertificate]
+    ) {
         let registry = InMemoryRegistry()
         let world = try await ThrowawayEcosystem.make(vendors: vendors, store: registry)
         let authority = try await world.ecosystem.vendorAuthority(try VendorName("Acme"))
@@ -46,13 +49,15 @@ struct RevocationTests {
     @Test("revoking a vendor revokes its CA certificate, everything under it, and stops its issuance")
     func vendor() async throws {
         let (world, registry, issued) = try await world(devices: 3, vendors: ["Acme", "Globex"])
-        let report = try await Revoker(store: registry, clock: world.clock, actor: "test").revoke(.vendor(try VendorName("Acme")), reason: .cACompromise)
+        let report = try await Revoker(store: registry, clock: world.clock, actor: "test").revoke(
+            .vendor(try VendorName("Acme")), reason: .cACompromise)
         // vendor CA (issued by root), its OCSP responder and manifest signer, and 3 devices
         #expect(report.revoked.count == 6)
         #expect(report.issuers == ["root", "vendor-acme"])
         #expect(try await registry.vendor(named: try VendorName("Acme"))?.state == .revoked)
         #expect(try await registry.vendor(named: try VendorName("Globex"))?.state == .active)
-        #expect(try await registry.certificate(issuer: "vendor-acme", serial: issued[0].record.serial)?.status == .revoked)
+        #expect(
+            try await registry.certificate(issuer: "vendor-acme", serial: issued[0].record.serial)?.status == .revoked)
         await #expect(throws: FleetkeyError(.invalidTransition, "")) {
             try await world.ecosystem.vendorAuthority(try VendorName("Acme"))
         }
@@ -62,8 +67,12 @@ struct RevocationTests {
     func refusals() async throws {
         let (world, registry, _) = try await world(devices: 1)
         let revoker = Revoker(store: registry, clock: world.clock, actor: "test")
-        await #expect(throws: FleetkeyError(.notFound, "")) { try await revoker.revoke(.lot(name: "nope", vendor: nil), reason: .superseded) }
-        await #expect(throws: FleetkeyError(.notFound, "")) { try await revoker.revoke(.certificate(serial: "01", issuer: nil), reason: .superseded) }
+        await #expect(throws: FleetkeyError(.notFound, "")) {
+            try await revoker.revoke(.lot(name: "nope", vendor: nil), reason: .superseded)
+        }
+        await #expect(throws: FleetkeyError(.notFound, "")) {
+            try await revoker.revoke(.certificate(serial: "01", issuer: nil), reason: .superseded)
+        }
         #expect(throws: FleetkeyError(.invalidArgument, "")) { try RevocationReason(parsing: "stolen") }
         #expect(throws: FleetkeyError(.invalidArgument, "")) { try RevocationReason(parsing: "removeFromCRL") }
         #expect(try RevocationReason(parsing: "key-compromise") == .keyCompromise)
@@ -74,7 +83,9 @@ struct RevocationTests {
     func crl() async throws {
         let (world, registry, issued) = try await world(devices: 10)
         let revoker = Revoker(store: registry, clock: world.clock, actor: "test")
-        _ = try await revoker.revoke(.device(serial: issued[2].device.id.serial, vendor: nil), reason: .keyCompromise, invalidityDate: world.clock.now().addingTimeInterval(-3600))
+        _ = try await revoker.revoke(
+            .device(serial: issued[2].device.id.serial, vendor: nil), reason: .keyCompromise,
+            invalidityDate: world.clock.now().addingTimeInterval(-3600))
         _ = try await revoker.revoke(.certificate(serial: issued[5].record.serial, issuer: nil), reason: .superseded)
         let authority = try await world.ecosystem.vendorAuthority(try VendorName("Acme"))
         let publisher = CRLPublisher(store: registry, policy: world.ecosystem.policy, clock: world.clock)
@@ -89,7 +100,8 @@ struct RevocationTests {
         #expect(parsed.isSignatureValid(issuer: authority.certificate))
         #expect(parsed.tbsCertList.crlNumber == 2)
         #expect(try parsed.derBytes() == second.der)
-        let entries = Dictionary(uniqueKeysWithValues: parsed.tbsCertList.revokedCertificates.map { (Hex.upper($0.serial), $0) })
+        let entries = Dictionary(
+            uniqueKeysWithValues: parsed.tbsCertList.revokedCertificates.map { (Hex.upper($0.serial), $0) })
         #expect(entries.count == 2)
         #expect(entries[issued[2].record.serial]?.reason == .keyCompromise)
         #expect(entries[issued[2].record.serial]?.invalidityDate != nil)
@@ -103,7 +115,8 @@ struct RevocationTests {
         policy.revocation.crlPartitions = 4
         let registry = InMemoryRegistry()
         let clock = FixedClock(Date(timeIntervalSince1970: 1_790_000_000))
-        let ecosystem = Ecosystem(policy: policy, store: registry, custody: InMemoryKeyCustody(), clock: clock, actor: "t")
+        let ecosystem = Ecosystem(
+            policy: policy, store: registry, custody: InMemoryKeyCustody(), clock: clock, actor: "t")
         _ = try await ecosystem.createRoot(algorithm: .p384)
         _ = try await ecosystem.addVendor(try VendorName("Acme"), algorithm: .p256)
         let authority = try await ecosystem.vendorAuthority(try VendorName("Acme"))
@@ -112,7 +125,8 @@ struct RevocationTests {
             let (_, csr) = try ThrowawayEcosystem.deviceRequest(vendor: "Acme", serial: "P-\(index)")
             issued.append(try await ecosystem.issueDeviceIdentity(.init(csr: csr, lot: "LP"), by: authority))
         }
-        _ = try await Revoker(store: registry, clock: clock, actor: "t").revoke(.lot(name: "LP", vendor: nil), reason: .keyCompromise)
+        _ = try await Revoker(store: registry, clock: clock, actor: "t").revoke(
+            .lot(name: "LP", vendor: nil), reason: .keyCompromise)
         let crls = try await CRLPublisher(store: registry, policy: policy, clock: clock).publish(authority)
         #expect(crls.count == 4)
         var listed = 0
@@ -122,14 +136,17 @@ struct RevocationTests {
             #expect(idpExtension.critical)
             let idp = try IssuingDistributionPoint(derEncoded: idpExtension.value)
             #expect(idp.onlyContainsUserCerts)
-            guard case .fullName(let names) = idp.distributionPoint, case .uniformResourceIdentifier(let url) = names.first else {
+            guard case .fullName(let names) = idp.distributionPoint,
+                case .uniformResourceIdentifier(let url) = names.first
+            else {
                 Issue.record("partition CRL without a URI")
                 continue
             }
             #expect(url.hasSuffix("vendor-acme-p\(published.partition).crl"))
             for entry in crl.tbsCertList.revokedCertificates {
                 let certificate = try #require(issued.first { $0.record.serial == Hex.upper(entry.serial) })
-                let dp = try CRLDistributionPoints(certificate.certificate.extensions[oid: FleetkeyOID.crlDistributionPoints]!)
+                let dp = try CRLDistributionPoints(
+                    certificate.certificate.extensions[oid: FleetkeyOID.crlDistributionPoints]!)
                 #expect(dp.points.flatMap(\.uris) == [url])
                 listed += 1
             }
@@ -140,10 +157,16 @@ struct RevocationTests {
     @Test("X.509 times switch from UTCTime to GeneralizedTime in 2050 and convert exactly")
     func times() throws {
         let date = Date(timeIntervalSince1970: 1_790_000_123)
-        guard case .utcTime = try X509Time(date) else { Issue.record("2026 must be UTCTime"); return }
+        guard case .utcTime = try X509Time(date) else {
+            Issue.record("2026 must be UTCTime")
+            return
+        }
         #expect(try X509Time(date).date == date)
         let later = Date(timeIntervalSince1970: 2_600_000_000)  // 2052
-        guard case .generalizedTime = try X509Time(later) else { Issue.record("2052 must be GeneralizedTime"); return }
+        guard case .generalizedTime = try X509Time(later) else {
+            Issue.record("2052 must be GeneralizedTime")
+            return
+        }
         #expect(try X509Time(later).date == later)
         for day in stride(from: -800_000, to: 800_000, by: 997) {
             let (y, m, d) = X509Time.civil(fromDays: Int64(day))

@@ -12,7 +12,8 @@ struct BadInputTests {
         let result = try eco.fleetkey(arguments, environment: environment)
         #expect(result.status != 0, "must fail: \(result.output)", sourceLocation: sourceLocation)
         #expect(result.stderr.contains(fragment), "stderr: \(result.stderr)", sourceLocation: sourceLocation)
-        #expect(result.stdout.isEmpty, "no certificate may be printed: \(result.stdout)", sourceLocation: sourceLocation)
+        #expect(
+            result.stdout.isEmpty, "no certificate may be printed: \(result.stdout)", sourceLocation: sourceLocation)
         #expect(try await eco.counts() == before, "the registry changed", sourceLocation: sourceLocation)
         #expect(!result.output.contains(CLIEcosystem.passphrase), sourceLocation: sourceLocation)
     }
@@ -38,7 +39,8 @@ struct BadInputTests {
     @Test("an RSA-1024 key")
     func rsa1024() async throws {
         let eco = try CLIEcosystem()
-        let csr = try eco.opensslRequest(name: "weak", subject: "/O=Acme/serialNumber=SN-2", keySpec: ["-newkey", "rsa:1024"])
+        let csr = try eco.opensslRequest(
+            name: "weak", subject: "/O=Acme/serialNumber=SN-2", keySpec: ["-newkey", "rsa:1024"])
         try await expectRefused(eco, ["issue", "--vendor", "Acme", "--csr", csr], says: "1024 bits is too small")
     }
 
@@ -61,7 +63,8 @@ struct BadInputTests {
         let eco = try CLIEcosystem()
         let csr = try eco.opensslRequest(name: "dev", subject: "/O=Acme/serialNumber=SN-5")
         try await expectRefused(
-            eco, ["issue", "--vendor", "Acme", "--csr", csr], environment: ["FLEETKEY_PASSPHRASE": "not the passphrase"],
+            eco, ["issue", "--vendor", "Acme", "--csr", csr],
+            environment: ["FLEETKEY_PASSPHRASE": "not the passphrase"],
             says: "wrong passphrase")
         try await expectRefused(
             eco, ["vendor", "add", "Initech"], environment: ["FLEETKEY_PASSPHRASE": "not the passphrase"],
@@ -72,7 +75,8 @@ struct BadInputTests {
     func initTwice() async throws {
         let eco = try CLIEcosystem()
         let rootBefore = try String(contentsOfFile: eco.rootPEM, encoding: .utf8)
-        try await expectRefused(eco, ["init", "--name", "Again", "--kdf-log2n", "14"], says: "already holds an ecosystem")
+        try await expectRefused(
+            eco, ["init", "--name", "Again", "--kdf-log2n", "14"], says: "already holds an ecosystem")
         #expect(try String(contentsOfFile: eco.rootPEM, encoding: .utf8) == rootBefore)
     }
 

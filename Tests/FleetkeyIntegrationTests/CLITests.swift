@@ -5,7 +5,8 @@ import Testing
 struct CLITests {
     @Test("the demo builds an ecosystem from nothing and prints an openssl command that verifies")
     func demo() throws {
-        let parent = FileManager.default.temporaryDirectory.appendingPathComponent("fleetkey-demo-it-\(UUID().uuidString)")
+        let parent = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "fleetkey-demo-it-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: parent) }
         let result = try Tools.run(Tools.fleetkey, ["demo", "--dir", parent.path, "--devices", "2"])
         expectSuccess(result)
@@ -21,8 +22,10 @@ struct CLITests {
         #expect(devices?.count == 6)
         #expect(devices?.allSatisfy { $0["state"] as? String == "provisioned" } == true)
         #expect(devices?.filter { $0["attested"] as? Bool == true }.count == 2)
-        let manifestCommand = try #require(result.stdout.split(separator: "\n").first { $0.contains("openssl cms -verify") })
-        let manifestCheck = try Tools.run("openssl", Array(manifestCommand.split(separator: " ").map(String.init).dropFirst()))
+        let manifestCommand = try #require(
+            result.stdout.split(separator: "\n").first { $0.contains("openssl cms -verify") })
+        let manifestCheck = try Tools.run(
+            "openssl", Array(manifestCommand.split(separator: " ").map(String.init).dropFirst()))
         #expect(manifestCheck.status == 0, "\(manifestCheck.output)")
     }
 
@@ -32,7 +35,8 @@ struct CLITests {
         let csr = try eco.opensslRequest(name: "dev", subject: "/O=Acme/serialNumber=SN-42")
         let issued = try eco.fleetkey(["issue", "--vendor", "Acme", "--csr", csr, "--lot", "LOT-7", "--json"])
         expectSuccess(issued)
-        let serial = try #require((try JSONSerialization.jsonObject(with: Data(issued.stdout.utf8)) as? [String: Any])?["serial"] as? String)
+        let serial = try #require(
+            (try JSONSerialization.jsonObject(with: Data(issued.stdout.utf8)) as? [String: Any])?["serial"] as? String)
 
         let bySerial = try eco.fleetkey(["cert", "show", serial, "--json"])
         expectSuccess(bySerial)
@@ -47,7 +51,9 @@ struct CLITests {
         #expect(actions == ["device.registered", "device.provisioned"])
 
         let vendors = try eco.fleetkey(["vendor", "list", "--json"])
-        let names = (try JSONSerialization.jsonObject(with: Data(vendors.stdout.utf8)) as? [[String: Any]])?.map { $0["name"] as? String }
+        let names = (try JSONSerialization.jsonObject(with: Data(vendors.stdout.utf8)) as? [[String: Any]])?.map {
+            $0["name"] as? String
+        }
         #expect(names == ["Acme", "Globex"])
 
         let pem = try eco.fleetkey(["ca", "cert", "--vendor", "Globex"])
@@ -59,11 +65,12 @@ struct CLITests {
 
     @Test("every command has --help")
     func help() throws {
-        for command in [[], ["init"], ["vendor", "add"], ["vendor", "list"], ["ca", "cert"], ["issue"], ["cert", "show"],
+        for command in [
+            [], ["init"], ["vendor", "add"], ["vendor", "list"], ["ca", "cert"], ["issue"], ["cert", "show"],
             ["device", "list"], ["device", "show"], ["demo"], ["factory", "provision"], ["manifest", "export"],
             ["manifest", "import"], ["owner", "init"], ["owner", "add"], ["owner", "list"], ["lot", "show"],
-            ["denylist", "publish"], ["denylist", "show"], ["crl", "publish"], ["revoke"], ["serve"]]
-        {
+            ["denylist", "publish"], ["denylist", "show"], ["crl", "publish"], ["revoke"], ["serve"],
+        ] {
             let result = try Tools.run(Tools.fleetkey, command + ["--help"])
             #expect(result.status == 0)
             #expect(result.stdout.contains("USAGE"))

@@ -7,7 +7,10 @@ import Testing
 @Suite("Deny lists through the CLI")
 struct DenyListCLITests {
     struct Listed: Decodable {
-        struct Entry: Decodable { var device: String; var reason: String }
+        struct Entry: Decodable {
+            var device: String
+            var reason: String
+        }
         var number: Int64
         var baseNumber: Int64?
         var signatureValid: Bool
@@ -19,7 +22,8 @@ struct DenyListCLITests {
         let eco = try CLIEcosystem(vendors: ["Acme"])
         for serial in ["DL-1", "DL-2", "DL-3"] {
             let csr = try eco.opensslRequest(name: serial, subject: "/O=Acme/serialNumber=\(serial)")
-            expectSuccess(try eco.fleetkey(["issue", "--vendor", "Acme", "--csr", csr, "--out", eco.file("\(serial).pem")]))
+            expectSuccess(
+                try eco.fleetkey(["issue", "--vendor", "Acme", "--csr", csr, "--out", eco.file("\(serial).pem")]))
         }
         expectSuccess(try eco.fleetkey(["revoke", "--device", "DL-1", "--reason", "keyCompromise"]))
         let first = try eco.fleetkey(["denylist", "publish", "--vendor", "Acme", "--json"])
@@ -30,7 +34,9 @@ struct DenyListCLITests {
         expectSuccess(try eco.fleetkey(["revoke", "--device", "DL-3", "--reason", "superseded"]))
         let deltaFile = eco.file("delta.dl")
         expectSuccess(
-            try eco.fleetkey(["denylist", "publish", "--vendor", "Acme", "--since", "\(full.number)", "--out", deltaFile]))
+            try eco.fleetkey([
+                "denylist", "publish", "--vendor", "Acme", "--since", "\(full.number)", "--out", deltaFile,
+            ]))
         let shown = try eco.fleetkey(["denylist", "show", deltaFile, "--issuer", eco.vendorPEM("acme"), "--json"])
         expectSuccess(shown)
         let delta = try JSONDecoder().decode(Listed.self, from: Data(shown.stdout.utf8))
@@ -45,7 +51,10 @@ struct DenyListCLITests {
         try Data(key.stdout.utf8).write(to: URL(fileURLWithPath: eco.file("acme-pub.pem")))
         let verified = try Tools.run(
             "openssl",
-            ["dgst", "-sha256", "-verify", eco.file("acme-pub.pem"), "-signature", eco.file("sig.der"), eco.file("tbs.der")])
+            [
+                "dgst", "-sha256", "-verify", eco.file("acme-pub.pem"), "-signature", eco.file("sig.der"),
+                eco.file("tbs.der"),
+            ])
         #expect(verified.status == 0 && verified.stdout.contains("Verified OK"), "\(verified.output)")
         expectSuccess(try Tools.run("openssl", ["asn1parse", "-inform", "DER", "-in", deltaFile]))
 

@@ -9,19 +9,24 @@ import X509
 /// What `fleetkey` issues, checked by tools that share no code with it: openssl, gnutls certtool, pkilint.
 @Suite("Independent verifiers accept what fleetkey issues")
 struct ExternalVerifierTests {
-    @Test("a certificate issued from an `openssl req` request verifies with openssl and certtool, and pkilint is silent")
+    @Test(
+        "a certificate issued from an `openssl req` request verifies with openssl and certtool, and pkilint is silent")
     func opensslRequestEndToEnd() throws {
         let eco = try CLIEcosystem()
         let csr = try eco.opensslRequest(name: "dev1", subject: "/O=Acme/serialNumber=SN-0001/CN=thermostat")
         let pem = eco.file("dev1.pem")
-        expectSuccess(try eco.fleetkey(["issue", "--vendor", "Acme", "--csr", csr, "--hw-serial", "SE-0001", "--out", pem]))
+        expectSuccess(
+            try eco.fleetkey(["issue", "--vendor", "Acme", "--csr", csr, "--hw-serial", "SE-0001", "--out", pem]))
 
-        let verify = try Tools.run("openssl", ["verify", "-CAfile", eco.rootPEM, "-untrusted", eco.vendorPEM("acme"), pem])
+        let verify = try Tools.run(
+            "openssl", ["verify", "-CAfile", eco.rootPEM, "-untrusted", eco.vendorPEM("acme"), pem])
         #expect(verify.status == 0, "\(verify.output)")
         #expect(verify.stdout.contains(": OK"))
 
         let chain = eco.file("chain.pem")
-        try (String(contentsOfFile: pem, encoding: .utf8) + String(contentsOfFile: eco.vendorPEM("acme"), encoding: .utf8))
+        try
+            (String(contentsOfFile: pem, encoding: .utf8)
+            + String(contentsOfFile: eco.vendorPEM("acme"), encoding: .utf8))
             .write(toFile: chain, atomically: true, encoding: .utf8)
         let certtool = try Tools.run("certtool", ["--verify", "--load-ca-certificate", eco.rootPEM, "--infile", chain])
         #expect(certtool.status == 0, "\(certtool.output)")
@@ -45,7 +50,8 @@ struct ExternalVerifierTests {
         let summary = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
         #expect((summary?["hardwareModuleName"] as? [String: String])?["hwSerialNum"] == "SE-GX-2")
         #expect((summary?["registry"] as? [String: Any])?["status"] as? String == "valid")
-        let text = try Tools.run("openssl", ["x509", "-noout", "-text"], stdin: Data((summary?["pem"] as? String ?? "").utf8))
+        let text = try Tools.run(
+            "openssl", ["x509", "-noout", "-text"], stdin: Data((summary?["pem"] as? String ?? "").utf8))
         #expect(text.stdout.contains("1.3.6.1.5.5.7.8.4"))
     }
 
@@ -78,9 +84,11 @@ struct ExternalVerifierTests {
 
         try forge(organization: "Acme", file: eco.file("inside.pem"))
         try forge(organization: "Globex", file: eco.file("outside.pem"))
-        let inside = try Tools.run("openssl", ["verify", "-CAfile", eco.rootPEM, "-untrusted", eco.vendorPEM("acme"), eco.file("inside.pem")])
+        let inside = try Tools.run(
+            "openssl", ["verify", "-CAfile", eco.rootPEM, "-untrusted", eco.vendorPEM("acme"), eco.file("inside.pem")])
         #expect(inside.status == 0, "control: a subject inside O=Acme verifies: \(inside.output)")
-        let outside = try Tools.run("openssl", ["verify", "-CAfile", eco.rootPEM, "-untrusted", eco.vendorPEM("acme"), eco.file("outside.pem")])
+        let outside = try Tools.run(
+            "openssl", ["verify", "-CAfile", eco.rootPEM, "-untrusted", eco.vendorPEM("acme"), eco.file("outside.pem")])
         #expect(outside.status != 0)
         #expect(outside.output.contains("permitted subtree violation"), "\(outside.output)")
     }
@@ -94,7 +102,9 @@ struct ExternalVerifierTests {
         let keystore = try SoftwareKeystore(
             directory: URL(fileURLWithPath: "\(eco.dir)/keys"), passphrase: Passphrase(CLIEcosystem.passphrase),
             cost: ScryptCost(log2N: 14))
-        let keyFiles = try FileManager.default.contentsOfDirectory(atPath: "\(eco.dir)/keys").filter { $0.hasSuffix(".key.json") }
+        let keyFiles = try FileManager.default.contentsOfDirectory(atPath: "\(eco.dir)/keys").filter {
+            $0.hasSuffix(".key.json")
+        }
         #expect(keyFiles.count == 7)  // root, and per vendor: CA, OCSP responder, manifest signer
         var secrets: [Data] = []
         for file in keyFiles {
@@ -109,7 +119,9 @@ struct ExternalVerifierTests {
         while let relative = enumerator.nextObject() as? String {
             let path = "\(eco.dir)/\(relative)"
             var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+                continue
+            }
             let contents = try Data(contentsOf: URL(fileURLWithPath: path))
             scanned += 1
             #expect(contents.range(of: Data("PRIVATE KEY".utf8)) == nil, "\(relative) holds a PEM private key")

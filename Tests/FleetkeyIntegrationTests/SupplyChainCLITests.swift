@@ -24,7 +24,9 @@ struct SupplyChainCLITests {
     @Test("1,000 devices provisioned, exported, verified by openssl, and imported whole into a new owner's registry")
     func thousandDevices() throws {
         let eco = try CLIEcosystem(vendors: ["Acme"])
-        let provisioned = try eco.fleetkey(["factory", "provision", "--vendor", "Acme", "--lot", "L1", "--count", "1000", "--json"])
+        let provisioned = try eco.fleetkey([
+            "factory", "provision", "--vendor", "Acme", "--lot", "L1", "--count", "1000", "--json",
+        ])
         expectSuccess(provisioned)
         #expect(provisioned.stdout.contains("\"provisioned\" : 1000"), "\(provisioned.stdout)")
         let manifest = eco.file("L1.manifest")
@@ -34,7 +36,10 @@ struct SupplyChainCLITests {
         let content = eco.file("L1.json")
         let openssl = try Tools.run(
             "openssl",
-            ["cms", "-verify", "-inform", "DER", "-in", manifest, "-CAfile", eco.rootPEM, "-purpose", "any", "-out", content])
+            [
+                "cms", "-verify", "-inform", "DER", "-in", manifest, "-CAfile", eco.rootPEM, "-purpose", "any", "-out",
+                content,
+            ])
         #expect(openssl.status == 0 && openssl.stderr.contains("Verification successful"), "\(openssl.output)")
         let document = try ManifestDocument.decode(Array(try Data(contentsOf: URL(fileURLWithPath: content))))
         #expect(document.devices.count == 1_000 && document.vendor == "Acme" && document.lot == "L1")
@@ -45,14 +50,17 @@ struct SupplyChainCLITests {
         expectSuccess(
             try eco.fleetkey(["owner", "init", "--dir", owner, "--name", "Globex-Ops", "--trust-anchor", eco.rootPEM]))
         #expect(!FileManager.default.fileExists(atPath: "\(owner)/keys"))
-        let importArguments = ["manifest", "import", manifest, "--dir", owner, "--crl", eco.file("crl/vendor-acme.crl"), "--json"]
+        let importArguments = [
+            "manifest", "import", manifest, "--dir", owner, "--crl", eco.file("crl/vendor-acme.crl"), "--json",
+        ]
         let imported = try eco.fleetkey(importArguments)
         expectSuccess(imported)
         #expect(try JSONDecoder().decode(Imported.self, from: Data(imported.stdout.utf8)).devices == 1_000)
         let listed = try eco.fleetkey(["device", "list", "--dir", owner, "--json"])
         let devices = try JSONDecoder().decode([Device].self, from: Data(listed.stdout.utf8))
         #expect(devices.count == 1_000)
-        #expect(devices.allSatisfy { $0.state == "shipped" && $0.owner == "Globex-Ops" && $0.attested && $0.lot == "L1" })
+        #expect(
+            devices.allSatisfy { $0.state == "shipped" && $0.owner == "Globex-Ops" && $0.attested && $0.lot == "L1" })
         #expect(Set(devices.map(\.serial)) == Set((1...1_000).map { String(format: "L1-%06d", $0) }))
         let again = try eco.fleetkey(importArguments)
         expectSuccess(again)
@@ -66,7 +74,8 @@ struct SupplyChainCLITests {
         let tampered = eco.file("tampered.manifest")
         try Data(bytes).write(to: URL(fileURLWithPath: tampered))
         let fresh = eco.file("owner2")
-        expectSuccess(try eco.fleetkey(["owner", "init", "--dir", fresh, "--name", "Initech", "--trust-anchor", eco.rootPEM]))
+        expectSuccess(
+            try eco.fleetkey(["owner", "init", "--dir", fresh, "--name", "Initech", "--trust-anchor", eco.rootPEM]))
         for registry in [owner, fresh] {
             let before = try eco.fleetkey(["device", "list", "--dir", registry, "--json"]).stdout
             let refused = try eco.fleetkey(
@@ -95,10 +104,16 @@ struct SupplyChainCLITests {
         let refused = try eco.fleetkey(
             ["manifest", "import", foreign, "--dir", owner, "--crl", other.file("crl/vendor-acme.crl")])
         #expect(refused.status == 1)
-        #expect(refused.stderr.contains("[chain]") && refused.stderr.contains("does not chain to the trusted root"), "\(refused.stderr)")
+        #expect(
+            refused.stderr.contains("[chain]") && refused.stderr.contains("does not chain to the trusted root"),
+            "\(refused.stderr)")
         // openssl agrees.
         let openssl = try Tools.run(
-            "openssl", ["cms", "-verify", "-inform", "DER", "-in", foreign, "-CAfile", eco.rootPEM, "-purpose", "any", "-out", "/dev/null"])
+            "openssl",
+            [
+                "cms", "-verify", "-inform", "DER", "-in", foreign, "-CAfile", eco.rootPEM, "-purpose", "any", "-out",
+                "/dev/null",
+            ])
         #expect(openssl.status != 0)
 
         // Without the vendor CA's CRL, an owner cannot know the signer is not revoked: refused, saying what to give.
@@ -187,7 +202,10 @@ struct PKCS11FactoryTests {
         expectSuccess(try eco.fleetkey(["manifest", "export", "--lot", "P1", "--out", manifest]))
         let openssl = try Tools.run(
             "openssl",
-            ["cms", "-verify", "-inform", "DER", "-in", manifest, "-CAfile", eco.rootPEM, "-purpose", "any", "-out", "/dev/null"])
+            [
+                "cms", "-verify", "-inform", "DER", "-in", manifest, "-CAfile", eco.rootPEM, "-purpose", "any", "-out",
+                "/dev/null",
+            ])
         #expect(openssl.status == 0, "\(openssl.output)")
         // Without the PIN the token cannot be used, and the error says where the PIN comes from.
         let noPIN = try eco.fleetkey(

@@ -9,8 +9,14 @@ struct SQLiteRegistryTests {
     func migrations() throws {
         let directory = try TemporaryDirectory()
         let registry = try SQLiteRegistry(path: directory.path("registry.sqlite"))
-        #expect(try registry.appliedMigrations() == ["v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key"])
+        #expect(
+            try registry.appliedMigrations() == [
+                "v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key",
+            ])
         // Reopening applies nothing twice.
-        #expect(try SQLiteRegistry(path: directory.path("registry.sqlite")).appliedMigrations() == ["v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key"])
+        #expect(
+            try SQLiteRegistry(path: directory.path("registry.sqlite")).appliedMigrations() == [
+                "v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key",
+            ])
     }
 }

@@ -7,7 +7,8 @@ import X509
 
 @Suite("Encrypted software keystore")
 struct SoftwareKeystoreTests {
-    func keystore(_ directory: TemporaryDirectory, _ passphrase: String = "right passphrase") throws -> SoftwareKeystore {
+    func keystore(_ directory: TemporaryDirectory, _ passphrase: String = "right passphrase") throws -> SoftwareKeystore
+    {
         try SoftwareKeystore(
             directory: directory.url.appendingPathComponent("keys"), passphrase: Passphrase(passphrase),
             cost: ScryptCost(log2N: 14))
@@ -58,7 +59,8 @@ struct SoftwareKeystoreTests {
         let permissions = try FileManager.default.attributesOfItem(atPath: file.path)[.posixPermissions] as? Int
         #expect(permissions == 0o600)
 
-        let edited = String(decoding: contents, as: UTF8.self).replacingOccurrences(of: "\"label\" : \"root\"", with: "\"label\" : \"roots\"")
+        let edited = String(decoding: contents, as: UTF8.self).replacingOccurrences(
+            of: "\"label\" : \"root\"", with: "\"label\" : \"roots\"")
         try Data(edited.utf8).write(to: file)
         await #expect(throws: FleetkeyError(.keyAccessDenied, "")) {
             try await self.keystore(directory).signingKey(created.reference)
@@ -72,7 +74,9 @@ struct SoftwareKeystoreTests {
         let created = try await store.generateKey(.p256, label: "once")
         await #expect(throws: FleetkeyError(.alreadyExists, "")) { try await store.generateKey(.p256, label: "once") }
         try await store.destroyKey(created.reference)
-        await #expect(throws: FleetkeyError(.notFound, "")) { try await self.keystore(directory).signingKey(created.reference) }
+        await #expect(throws: FleetkeyError(.notFound, "")) {
+            try await self.keystore(directory).signingKey(created.reference)
+        }
     }
 
     @Test("too cheap a KDF cost is refused; the passphrase never prints")

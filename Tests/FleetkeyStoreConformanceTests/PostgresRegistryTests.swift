@@ -36,9 +36,18 @@ struct PostgresRegistryTests {
         let registry = try PostgresRegistry(location: location, password: nil)
         registry.start()
         #expect(try await registry.appliedMigrations() == [])
-        #expect(try await registry.migrate() == ["v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key"])
-        #expect(try await registry.appliedMigrations() == ["v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key"])
-        #expect(try await registry.migrate() == ["v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key"])
+        #expect(
+            try await registry.migrate() == [
+                "v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key",
+            ])
+        #expect(
+            try await registry.appliedMigrations() == [
+                "v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key",
+            ])
+        #expect(
+            try await registry.migrate() == [
+                "v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key",
+            ])
         #expect(try await TestPostgres.integer("SELECT count(*) FROM fleetkey_migrations", on: location) == 4)
         await registry.shutdown()
         await TestPostgres.dropDatabase(location)
@@ -59,7 +68,8 @@ struct PostgresRegistryTests {
             }
             return try await group.reduce(into: []) { $0.append($1) }
         }
-        #expect(results.allSatisfy { $0 == ["v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key"] })
+        #expect(
+            results.allSatisfy { $0 == ["v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key"] })
         #expect(try await TestPostgres.integer("SELECT count(*) FROM fleetkey_migrations", on: location) == 4)
         for registry in registries { await registry.shutdown() }
         await TestPostgres.dropDatabase(location)
@@ -155,7 +165,9 @@ struct PostgresRegistryTests {
         let error = await #expect(throws: FleetkeyError(.storage, "")) { _ = try await registry.vendors() }
         // "At once" without a stopwatch (a loaded CI machine stalls every test alike): the refusal comes from the
         // first, direct attempt, not from giving up after the connect timeout while the pool retried.
-        #expect(error?.reason.hasPrefix("cannot connect to the PostgreSQL registry") == true, "\(String(describing: error))")
+        #expect(
+            error?.reason.hasPrefix("cannot connect to the PostgreSQL registry") == true, "\(String(describing: error))"
+        )
         #expect(error?.reason.contains("within 3 s") == false)
         #expect(error?.reason.contains("postgres://fleetkey@127.0.0.1:\(port)/registry") == true)
         #expect(error?.reason.contains("refused") == true, "\(String(describing: error))")

@@ -43,8 +43,9 @@ struct RegistryConformanceTests {
         }
     }
 
-    @Test("one key, one device: a second device presenting a key another holds is refused and nothing is recorded",
-          arguments: StoreKind.allCases)
+    @Test(
+        "one key, one device: a second device presenting a key another holds is refused and nothing is recorded",
+        arguments: StoreKind.allCases)
     func oneDevicePerKey(_ kind: StoreKind) async throws {
         try await withStore(kind) { subject in
             let world = try await ThrowawayEcosystem.make(store: subject.store)
@@ -58,7 +59,9 @@ struct RegistryConformanceTests {
                 _ = try await world.ecosystem.issueDeviceIdentity(.init(csr: clone), by: authority)
             }
             #expect(error?.code == .conflict && error?.reason.contains("already held by another device") == true)
-            #expect(try await subject.store.device(DeviceID(vendor: try VendorName("Acme"), serial: try DeviceSerial("K-2"))) == nil)
+            #expect(
+                try await subject.store.device(
+                    DeviceID(vendor: try VendorName("Acme"), serial: try DeviceSerial("K-2"))) == nil)
             #expect(try await subject.store.certificateCount(issuer: nil) == certificates)
             #expect(try await subject.store.events(subject: nil, limit: nil).count == events)
             // Even once the first device is revoked: a key that left service is never certified again.

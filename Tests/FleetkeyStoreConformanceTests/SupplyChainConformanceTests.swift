@@ -11,7 +11,8 @@ import X509
 /// manifests that import whole and once, and every kind of bad manifest refused with nothing written.
 @Suite("Supply chain conformance")
 struct SupplyChainConformanceTests {
-    static func supplyChain(_ store: any RegistryStore) throws -> any RegistryStore & SupplyChainStore & RevocationStore {
+    static func supplyChain(_ store: any RegistryStore) throws -> any RegistryStore & SupplyChainStore & RevocationStore
+    {
         try #require(store as? any RegistryStore & SupplyChainStore & RevocationStore)
     }
 
@@ -67,7 +68,9 @@ struct SupplyChainConformanceTests {
     }
 
     /// An owner-side registry of the same kind, trusting `root`, with owner Globex-Ops.
-    static func ownerRegistry(_ kind: StoreKind, root: Certificate) async throws -> (StoreUnderTest, any RegistryStore & SupplyChainStore) {
+    static func ownerRegistry(_ kind: StoreKind, root: Certificate) async throws -> (
+        StoreUnderTest, any RegistryStore & SupplyChainStore
+    ) {
         let owner = try await StoreUnderTest.make(kind)
         let store = try supplyChain(owner.store)
         let anchor = try TrustAnchor.records(root, at: Date())
@@ -80,8 +83,9 @@ struct SupplyChainConformanceTests {
         ManifestImporter(store: store, verifier: ManifestVerifier(trustAnchor: root, now: Date()), actor: "test")
     }
 
-    @Test("the factory line provisions, records attestations, and a rerun finishes or skips without second keys",
-          arguments: StoreKind.allCases)
+    @Test(
+        "the factory line provisions, records attestations, and a rerun finishes or skips without second keys",
+        arguments: StoreKind.allCases)
     func provisioning(_ kind: StoreKind) async throws {
         try await withStore(kind) { subject in
             let factory = try await Factory(on: subject)
@@ -89,7 +93,8 @@ struct SupplyChainConformanceTests {
             let devices = try await factory.store.devices(matching: DeviceFilter(lot: "L1"))
             #expect(devices.count == 3 && devices.allSatisfy { $0.state == .provisioned && $0.attestation != nil })
             for device in devices {
-                let element = try #require(try factory.elements.existingElement(factory.line.elementID(for: device.id.serial)))
+                let element = try #require(
+                    try factory.elements.existingElement(factory.line.elementID(for: device.id.serial)))
                 let slot = try element.status(ofSlot: 0)
                 #expect(slot.locked && slot.hasCertificate)
                 #expect(device.hardwareModule?.serialText == element.elementID)
@@ -111,11 +116,14 @@ struct SupplyChainConformanceTests {
                     csr: try request.derBytes(), hardwareModule: hardware, lot: "L1", keyCustody: .secureElement,
                     keyLocation: fifth.elementID, provisions: false),
                 by: factory.authority)
-            #expect(try await factory.store.device(DeviceID(vendor: factory.line.vendor, serial: fifthSerial))?.state == .generated)
+            #expect(
+                try await factory.store.device(DeviceID(vendor: factory.line.vendor, serial: fifthSerial))?.state
+                    == .generated)
 
             var outcomes: [FactoryLine.Outcome] = []
             for index in 1...5 { outcomes.append(try await factory.line.provision(index, by: factory.authority)) }
-            #expect(outcomes == [.alreadyProvisioned, .alreadyProvisioned, .alreadyProvisioned, .provisioned, .finished])
+            #expect(
+                outcomes == [.alreadyProvisioned, .alreadyProvisioned, .alreadyProvisioned, .provisioned, .finished])
             let all = try await factory.store.devices(matching: DeviceFilter(lot: "L1"))
             #expect(all.count == 5 && all.allSatisfy { $0.state == .provisioned && $0.attestation != nil })
             #expect(try fourth.publicKey(inSlot: 0) == madeBefore)
@@ -128,8 +136,9 @@ struct SupplyChainConformanceTests {
         }
     }
 
-    @Test("a manifest imports whole into an owner's registry as shipped, once; and ships devices in the ecosystem's own",
-          arguments: StoreKind.allCases)
+    @Test(
+        "a manifest imports whole into an owner's registry as shipped, once; and ships devices in the ecosystem's own",
+        arguments: StoreKind.allCases)
     func importing(_ kind: StoreKind) async throws {
         try await withStore(kind) { subject in
             let factory = try await Factory(on: subject)
@@ -139,8 +148,9 @@ struct SupplyChainConformanceTests {
 
             let (ownerSubject, owner) = try await Self.ownerRegistry(kind, root: factory.world.root)
             let importer = Self.importer(owner, root: factory.world.root)
-            guard case .imported(let manifest) = try await importer.importManifest(
-                exported.bytes, owner: "Globex-Ops", signerStatus: .registry(factory.store))
+            guard
+                case .imported(let manifest) = try await importer.importManifest(
+                    exported.bytes, owner: "Globex-Ops", signerStatus: .registry(factory.store))
             else {
                 Issue.record("the manifest was not imported")
                 return
@@ -150,8 +160,9 @@ struct SupplyChainConformanceTests {
             #expect(shipped.count == 4 && shipped.allSatisfy { $0.state == .shipped && $0.owner == "Globex-Ops" })
             #expect(try await owner.certificateCount(issuer: "vendor-acme") == 4)
             let events = try await owner.events(subject: nil, limit: nil).count
-            guard case .alreadyImported = try await importer.importManifest(
-                exported.bytes, owner: "Globex-Ops", signerStatus: .registry(factory.store))
+            guard
+                case .alreadyImported = try await importer.importManifest(
+                    exported.bytes, owner: "Globex-Ops", signerStatus: .registry(factory.store))
             else {
                 Issue.record("a second import was not recognised")
                 return
@@ -161,8 +172,9 @@ struct SupplyChainConformanceTests {
 
             // The ecosystem's own registry: the same devices move from provisioned to shipped.
             try await factory.store.addOwner(OwnerRecord(name: "Globex-Ops", createdAt: Date()), events: [])
-            guard case .imported = try await Self.importer(factory.store, root: factory.world.root).importManifest(
-                exported.bytes, owner: "Globex-Ops", signerStatus: .registry(factory.store))
+            guard
+                case .imported = try await Self.importer(factory.store, root: factory.world.root).importManifest(
+                    exported.bytes, owner: "Globex-Ops", signerStatus: .registry(factory.store))
             else {
                 Issue.record("the manifest was not imported into the ecosystem's registry")
                 return
@@ -172,8 +184,9 @@ struct SupplyChainConformanceTests {
         }
     }
 
-    @Test("tampering, clones, switched keys, foreign and revoked signers refuse the whole manifest and write nothing",
-          arguments: StoreKind.allCases)
+    @Test(
+        "tampering, clones, switched keys, foreign and revoked signers refuse the whole manifest and write nothing",
+        arguments: StoreKind.allCases)
     func refusals(_ kind: StoreKind) async throws {
         try await withStore(kind) { subject in
             let factory = try await Factory(on: subject)
@@ -181,7 +194,9 @@ struct SupplyChainConformanceTests {
             let exported = try await factory.export()
             let (ownerSubject, owner) = try await Self.ownerRegistry(kind, root: factory.world.root)
             let importer = Self.importer(owner, root: factory.world.root)
-            func refused(_ bytes: [UInt8], status: ManifestVerifier.SignerStatusSource? = nil) async throws -> ManifestReport {
+            func refused(_ bytes: [UInt8], status: ManifestVerifier.SignerStatusSource? = nil) async throws
+                -> ManifestReport
+            {
                 let eventsBefore = try await owner.events(subject: nil, limit: nil).count
                 let devicesBefore = try await owner.devices(matching: DeviceFilter())
                 let outcome = try await importer.importManifest(
@@ -213,18 +228,22 @@ struct SupplyChainConformanceTests {
                 serial: cloneSerial, key: victimCertificate.publicKey, element: "vendor-acme.L1-000099")
             document.devices.append(
                 ManifestEntry(
-                    serial: cloneSerial, hardwareModule: .init(type: victim.hardwareModule.type, serial: "vendor-acme.L1-000099"),
+                    serial: cloneSerial,
+                    hardwareModule: .init(type: victim.hardwareModule.type, serial: "vendor-acme.L1-000099"),
                     publicKey: victim.publicKey, certificate: Data(try clone.derBytes()).base64EncodedString(),
                     attestation: victim.attestation, attestationKey: victim.attestationKey))
             let cloned = try await refused(try factory.resign(document))
-            #expect(cloned.problems.contains { $0.rule == "clone" && $0.serial == cloneSerial }, "\(cloned.problems.map(\.line))")
+            #expect(
+                cloned.problems.contains { $0.rule == "clone" && $0.serial == cloneSerial },
+                "\(cloned.problems.map(\.line))")
 
             // Device L1-000001 with another key, from another element that attests it properly: a switched key,
             // inside one manifest ...
             document = exported.document
             let impostor = try factory.elements.newElement("impostor-1")
             let impostorKey = try impostor.generateKey(inSlot: 0)
-            let switched = try factory.rogueCertificate(serial: "L1-000001", key: impostorKey, element: impostor.elementID)
+            let switched = try factory.rogueCertificate(
+                serial: "L1-000001", key: impostorKey, element: impostor.elementID)
             try impostor.writeCertificate(switched, toSlot: 0)
             try impostor.lock(slot: 0)
             let impostorAttestation = try impostor.attest(
@@ -241,8 +260,9 @@ struct SupplyChainConformanceTests {
             #expect(inside.problems.contains { $0.rule == "switched-key" && $0.serial == "L1-000001" })
 
             // ... and against the registry, once the genuine lot is in.
-            guard case .imported = try await importer.importManifest(
-                exported.bytes, owner: "Globex-Ops", signerStatus: .registry(factory.store))
+            guard
+                case .imported = try await importer.importManifest(
+                    exported.bytes, owner: "Globex-Ops", signerStatus: .registry(factory.store))
             else {
                 Issue.record("the genuine manifest was not imported")
                 return

@@ -8,9 +8,11 @@ enum BenchEcosystem {
     static let vendor = try! VendorName("Bench Devices")
 
     static func make(registry: any RegistryStore, keys: URL) async throws -> (Ecosystem, CertificateAuthority) {
-        let policy = try EcosystemPolicy(ecosystem: "Bench", baseURL: "http://127.0.0.1:8080", hardwareModuleType: "2.25.1")
+        let policy = try EcosystemPolicy(
+            ecosystem: "Bench", baseURL: "http://127.0.0.1:8080", hardwareModuleType: "2.25.1")
         let keystore = try SoftwareKeystore(
-            directory: keys, passphrase: Passphrase("benchmark passphrase"), cost: ScryptCost(log2N: ScryptCost.minimumLog2N))
+            directory: keys, passphrase: Passphrase("benchmark passphrase"),
+            cost: ScryptCost(log2N: ScryptCost.minimumLog2N))
         let ecosystem = Ecosystem(policy: policy, store: registry, custody: keystore, actor: "bench")
         _ = try await ecosystem.createRoot(algorithm: .p384)
         _ = try await ecosystem.addVendor(vendor, algorithm: .p256)

@@ -8,7 +8,7 @@ enum Stopwatch {
         return (value, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
     }
 
-    static func seconds<T>(_ body: () async throws -> T) async rethrows -> (T, Double) {
+    static func secondsAsync<T>(_ body: () async throws -> T) async rethrows -> (T, Double) {
         let start = DispatchTime.now().uptimeNanoseconds
         let value = try await body()
         return (value, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)

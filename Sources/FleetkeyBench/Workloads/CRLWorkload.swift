@@ -56,10 +56,13 @@ enum CRLWorkload {
     }
 
     /// Times `openssl ca -gencrl` over an index file holding the same revocations.
-    static func openssl(entries: [RevokedCertificate], authority: CertificateAuthority, custody: InMemoryKeyCustody, directory: URL) throws -> Double {
+    static func openssl(
+        entries: [RevokedCertificate], authority: CertificateAuthority, custody: InMemoryKeyCustody, directory: URL
+    ) throws -> Double {
         let key = try custody.exportedPEMForBenchmark("memory:vendor-bench")
         try key.write(to: directory.appendingPathComponent("ca.key"), atomically: true, encoding: .utf8)
-        try authority.certificate.pemString().write(to: directory.appendingPathComponent("ca.pem"), atomically: true, encoding: .utf8)
+        try authority.certificate.pemString().write(
+            to: directory.appendingPathComponent("ca.pem"), atomically: true, encoding: .utf8)
         var index = ""
         index.reserveCapacity(entries.count * 80)
         let formatter = DateFormatter()
@@ -68,7 +71,8 @@ enum CRLWorkload {
         formatter.dateFormat = "yyMMddHHmmss'Z'"
         for entry in entries {
             let reason = entry.reason == .keyCompromise ? "keyCompromise" : "cessationOfOperation"
-            index += "R\t491231235959Z\t\(formatter.string(from: entry.revocationDate)),\(reason)\t\(Hex.upper(entry.serial))\tunknown\t/CN=x\n"
+            index +=
+                "R\t491231235959Z\t\(formatter.string(from: entry.revocationDate)),\(reason)\t\(Hex.upper(entry.serial))\tunknown\t/CN=x\n"
         }
         try index.write(to: directory.appendingPathComponent("index.txt"), atomically: true, encoding: .utf8)
         try "1000\n".write(to: directory.appendingPathComponent("crlnumber"), atomically: true, encoding: .utf8)
@@ -89,7 +93,9 @@ enum CRLWorkload {
         try config.write(to: directory.appendingPathComponent("ca.cnf"), atomically: true, encoding: .utf8)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        process.arguments = ["ca", "-gencrl", "-config", "\(directory.path)/ca.cnf", "-out", "\(directory.path)/openssl.crl"]
+        process.arguments = [
+            "ca", "-gencrl", "-config", "\(directory.path)/ca.cnf", "-out", "\(directory.path)/openssl.crl",
+        ]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         let (_, seconds) = try Stopwatch.seconds { () throws -> Void in

@@ -74,12 +74,12 @@ enum IssuanceWorkload {
         }
 
         PeakMemory.reset()
-        let (issued, elapsed) = try await Stopwatch.seconds { () async throws -> Int in
+        let (issued, elapsed) = try await Stopwatch.secondsAsync { () async throws -> Int in
             try await withThrowingTaskGroup(of: Int.self) { group in
                 for file in files {
                     group.addTask {
                         var done = 0
-                        try await file.forEach { csr in
+                        try await file.eachRequest { csr in
                             _ = try await ecosystem.issueDeviceIdentity(.init(csr: csr, lot: "bench"), by: authority)
                             done += 1
                         }

@@ -118,7 +118,7 @@ enum PostgresLookupWorkload {
             guard found != nil else { throw FleetkeyError(.notFound, "benchmark lookup missed \(id)") }
         }
         let perClient = lookups / concurrentClients
-        let (_, concurrentSeconds) = try await Stopwatch.seconds { () async throws -> Void in
+        let (_, concurrentSeconds) = try await Stopwatch.secondsAsync { () async throws -> Void in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<concurrentClients {
                     group.addTask {

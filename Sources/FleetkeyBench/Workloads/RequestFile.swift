@@ -27,13 +27,16 @@ struct RequestFile {
             DispatchQueue.concurrentPerform(iterations: size) { index in
                 let key = Certificate.PrivateKey(P256.Signing.PrivateKey())
                 let request = try! RequestBuilder.deviceRequest(
-                    vendor: vendor, serial: try! DeviceSerial("\(prefix)-\(base + index)"), hardwareModule: nil, key: key)
+                    vendor: vendor, serial: try! DeviceSerial("\(prefix)-\(base + index)"), hardwareModule: nil,
+                    key: key)
                 results[index] = try! request.derBytes()
             }
             var block = [UInt8]()
             for der in results {
                 let length = UInt32(der.count)
-                block += [UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)]
+                block += [
+                    UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF),
+                ]
                 block += der
             }
             try handle.write(contentsOf: block)
@@ -43,7 +46,7 @@ struct RequestFile {
     }
 
     /// Calls `body` with each request in order, reading 64 KiB at a time.
-    func forEach(_ body: ([UInt8]) async throws -> Void) async throws {
+    func eachRequest(_ body: ([UInt8]) async throws -> Void) async throws {
         let handle = try FileHandle(forReadingFrom: url)
         defer { try? handle.close() }
         var buffer = [UInt8]()
@@ -64,6 +67,7 @@ struct RequestFile {
 
     private static func length(_ buffer: [UInt8], _ offset: Int) -> Int {
         guard buffer.count - offset >= 4 else { return Int.max / 2 }
-        return Int(buffer[offset]) << 24 | Int(buffer[offset + 1]) << 16 | Int(buffer[offset + 2]) << 8 | Int(buffer[offset + 3])
+        return Int(buffer[offset]) << 24 | Int(buffer[offset + 1]) << 16 | Int(buffer[offset + 2]) << 8
+            | Int(buffer[offset + 3])
     }
 }

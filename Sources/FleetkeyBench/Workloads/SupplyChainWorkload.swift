@@ -41,7 +41,7 @@ enum SupplyChainWorkload {
         let line = try FactoryLine(
             ecosystem: world.ecosystem, supplyChain: world.registry, elements: elements, vendor: world.vendor, lot: lot)
         PeakMemory.reset()
-        let (_, elapsed) = try await Stopwatch.seconds { () async throws -> Void in
+        let (_, elapsed) = try await Stopwatch.secondsAsync { () async throws -> Void in
             for index in 1...count {
                 guard try await line.provision(index, by: world.authority) == .provisioned else {
                     throw FleetkeyError(.conflict, "benchmark device \(index) of \(lot) was not new")
@@ -58,7 +58,8 @@ enum SupplyChainWorkload {
     /// A throwaway SoftHSM2 token for the elements; a `.configuration` error when SoftHSM2 is not installed.
     static func softHSMToken(in directory: URL) throws -> PKCS11ElementSource {
         let module = "/usr/lib/softhsm/libsofthsm2.so"
-        guard FileManager.default.fileExists(atPath: module), FileManager.default.isExecutableFile(atPath: "/usr/bin/softhsm2-util")
+        guard FileManager.default.fileExists(atPath: module),
+            FileManager.default.isExecutableFile(atPath: "/usr/bin/softhsm2-util")
         else {
             throw FleetkeyError(.configuration, "SoftHSM2 is not installed (scripts/bench installs softhsm2)")
         }
@@ -70,7 +71,9 @@ enum SupplyChainWorkload {
         let pin = "bench-user-pin-" + Hex.lower(SystemRandomSource().bytes(count: 4))
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/softhsm2-util")
-        process.arguments = ["--init-token", "--free", "--label", "bench-elements", "--pin", pin, "--so-pin", pin + "-so"]
+        process.arguments = [
+            "--init-token", "--free", "--label", "bench-elements", "--pin", pin, "--so-pin", pin + "-so",
+        ]
         process.environment = ["SOFTHSM2_CONF": configuration.path, "PATH": "/usr/bin:/bin"]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
@@ -96,7 +99,7 @@ enum SupplyChainWorkload {
         let signer = try await world.ecosystem.delegatedSigner(
             vendor: world.vendor, profile: CertificateProfile.Name.manifestSigner, index: index)
         PeakMemory.reset()
-        let (exported, elapsed) = try await Stopwatch.seconds { () async throws -> ManifestExporter.Export in
+        let (exported, elapsed) = try await Stopwatch.secondsAsync { () async throws -> ManifestExporter.Export in
             try await ManifestExporter(ecosystem: world.ecosystem).export(
                 vendor: world.vendor, lot: lot, buyer: "Bench Owner", signer: signer)
         }
@@ -104,7 +107,9 @@ enum SupplyChainWorkload {
     }
 
     /// Imports `manifest` into a fresh owner registry that trusts the world's root; devices per second.
-    static func importManifest(_ world: World, manifest: [UInt8], devices: Int) async throws -> (rate: Double, peakMiB: Double) {
+    static func importManifest(_ world: World, manifest: [UInt8], devices: Int) async throws -> (
+        rate: Double, peakMiB: Double
+    ) {
         let ownerDirectory = world.directory.appendingPathComponent("owner")
         try FileManager.default.createDirectory(at: ownerDirectory, withIntermediateDirectories: true)
         let owner = try SQLiteRegistry(path: ownerDirectory.appendingPathComponent("registry.sqlite").path)
@@ -118,7 +123,7 @@ enum SupplyChainWorkload {
         let importer = ManifestImporter(
             store: owner, verifier: ManifestVerifier(trustAnchor: root, now: Date()), actor: "bench")
         PeakMemory.reset()
-        let (outcome, elapsed) = try await Stopwatch.seconds { () async throws -> ManifestImporter.Outcome in
+        let (outcome, elapsed) = try await Stopwatch.secondsAsync { () async throws -> ManifestImporter.Outcome in
             try await importer.importManifest(manifest, owner: "Bench Owner", signerStatus: .registry(world.registry))
         }
         guard case .imported(let imported) = outcome, imported.deviceCount == devices else {

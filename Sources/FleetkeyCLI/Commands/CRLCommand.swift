@@ -11,7 +11,8 @@ struct CRLPublish: FleetkeyCommand {
     static let configuration = CommandConfiguration(
         commandName: "publish",
         abstract: "Sign fresh CRLs (one per partition) for the root and every vendor CA, and write them as DER.",
-        discussion: "`fleetkey serve` does this by itself; this command is for offline publication, e.g. of the root's CRL.")
+        discussion:
+            "`fleetkey serve` does this by itself; this command is for offline publication, e.g. of the root's CRL.")
 
     @OptionGroup var location: DirectoryOption
     @Option(help: "Only this authority (root, vendor-<name>).") var issuer: String?
@@ -26,7 +27,8 @@ struct CRLPublish: FleetkeyCommand {
         for vendor in try await store.vendors() { authorities.append(vendor.authorityID) }
         if let issuer {
             guard authorities.contains(issuer) else {
-                throw FleetkeyError(.notFound, "no authority '\(issuer)'; authorities: \(authorities.joined(separator: ", "))")
+                throw FleetkeyError(
+                    .notFound, "no authority '\(issuer)'; authorities: \(authorities.joined(separator: ", "))")
             }
             authorities = [issuer]
         }
@@ -37,10 +39,14 @@ struct CRLPublish: FleetkeyCommand {
         for id in authorities {
             let authority = try await ecosystem.authority(id: id)
             for crl in try await publisher.publish(authority) {
-                let name = URL(string: ecosystem.policy.crlURL(issuer: id, partition: crl.partition))?.lastPathComponent ?? "\(id).crl"
+                let name =
+                    URL(string: ecosystem.policy.crlURL(issuer: id, partition: crl.partition))?.lastPathComponent
+                    ?? "\(id).crl"
                 let file = outURL.appendingPathComponent(name)
                 try Data(crl.der).write(to: file, options: .atomic)
-                written.append(["issuer": id, "partition": "\(crl.partition)", "number": "\(crl.number)", "file": file.path])
+                written.append([
+                    "issuer": id, "partition": "\(crl.partition)", "number": "\(crl.number)", "file": file.path,
+                ])
                 if !json { Output.line("\(id) partition \(crl.partition): CRL number \(crl.number) -> \(file.path)") }
             }
         }

@@ -53,7 +53,8 @@ struct DemoCommand: FleetkeyCommand {
 
         progress("Creating the ecosystem 'Demo Ecosystem' in \(url.path)")
         let policy = try EcosystemPolicy(
-            ecosystem: "Demo Ecosystem", baseURL: "http://127.0.0.1:8080", hardwareModuleType: InitCommand.newHardwareType())
+            ecosystem: "Demo Ecosystem", baseURL: "http://127.0.0.1:8080",
+            hardwareModuleType: InitCommand.newHardwareType())
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         try policy.encoded().write(to: directory.policyURL, options: .atomic)
         let registry = try SQLiteRegistry(path: directory.registryURL.path)
@@ -64,7 +65,9 @@ struct DemoCommand: FleetkeyCommand {
         let root = try await ecosystem.createRoot(algorithm: .p384)
         let rootFile = try directory.publish(try root.pemString(), as: "root.pem")
         try directory.writeConfiguration(
-            .init(format: 1, name: policy.ecosystem, registry: "registry.sqlite", keystore: "keys", scryptLog2N: cost.log2N, createdAt: Date()))
+            .init(
+                format: 1, name: policy.ecosystem, registry: "registry.sqlite", keystore: "keys",
+                scryptLog2N: cost.log2N, createdAt: Date()))
 
         var vendorFiles: [String: String] = [:]
         var deviceFiles: [String] = []
@@ -75,7 +78,9 @@ struct DemoCommand: FleetkeyCommand {
             let vendor = try VendorName(vendorText)
             progress("Admitting vendor '\(vendor)'")
             let setup = try await ecosystem.addVendor(vendor, algorithm: .p256)
-            vendorFiles[vendor.value] = try directory.publish(try setup.caCertificate.pemString(), as: "\(vendor.authorityID).pem").path
+            vendorFiles[vendor.value] = try directory.publish(
+                try setup.caCertificate.pemString(), as: "\(vendor.authorityID).pem"
+            ).path
             let authority = try await ecosystem.vendorAuthority(vendor)
             for index in 1...devices {
                 let serial = try DeviceSerial(String(format: "%@-%06d", prefix, index))
@@ -83,7 +88,8 @@ struct DemoCommand: FleetkeyCommand {
                 let deviceKey = Certificate.PrivateKey(P256.Signing.PrivateKey())
                 let request = try RequestBuilder.deviceRequest(
                     vendor: vendor, serial: serial,
-                    hardwareModule: HardwareModuleName(hardwareType: hardwareType, serialNumber: Array("SE-\(serial.value)".utf8)),
+                    hardwareModule: HardwareModuleName(
+                        hardwareType: hardwareType, serialNumber: Array("SE-\(serial.value)".utf8)),
                     key: deviceKey)
                 let issued = try await ecosystem.issueDeviceIdentity(
                     .init(csr: try request.derBytes(), lot: "\(prefix)-LOT-1"), by: authority)
@@ -117,7 +123,8 @@ struct DemoCommand: FleetkeyCommand {
         if json {
             try Output.json(
                 Result(
-                    directory: url.path, root: rootFile.path, vendors: vendorFiles, devices: deviceFiles, verify: verify,
+                    directory: url.path, root: rootFile.path, vendors: vendorFiles, devices: deviceFiles,
+                    verify: verify,
                     manifest: manifestFile.path, verifyManifest: verifyManifest))
             return
         }
@@ -142,7 +149,8 @@ struct DemoCommand: FleetkeyCommand {
         Output.line("  fleetkey owner init --dir \(url.path)-owner --name Buyer --trust-anchor \(rootFile.path)")
         Output.line("  fleetkey crl publish --dir \(url.path) --out \(url.path)/crl")
         Output.line(
-            "  fleetkey manifest import \(manifestFile.path) --dir \(url.path)-owner --crl \(url.path)/crl/vendor-acme-sensors.crl")
+            "  fleetkey manifest import \(manifestFile.path) --dir \(url.path)-owner --crl \(url.path)/crl/vendor-acme-sensors.crl"
+        )
         if environmentPassphrase == nil {
             Output.line("")
             Output.line("The CA keys were sealed under a random passphrase that was not kept: set FLEETKEY_PASSPHRASE")

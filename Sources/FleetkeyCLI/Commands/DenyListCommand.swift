@@ -37,7 +37,8 @@ struct DenyListPublish: FleetkeyCommand {
         }
         let list = try await DenyListPublisher(store: store, policy: ecosystem.policy).denyList(authority, since: since)
         let name = authority.id + (since.map { "-since-\($0)" } ?? "") + ".dl"
-        let file = URL(fileURLWithPath: out ?? directory.url.appendingPathComponent("denylist").appendingPathComponent(name).path)
+        let file = URL(
+            fileURLWithPath: out ?? directory.url.appendingPathComponent("denylist").appendingPathComponent(name).path)
         try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
         let der = try list.derBytes()
         try Data(der).write(to: file, options: .atomic)
@@ -88,7 +89,8 @@ struct DenyListShow: FleetkeyCommand {
             self.signatureValid = signatureValid
             entries = list.tbs.entries.map {
                 Entry(
-                    device: $0.device, certificateSerial: Hex.upper($0.certificateSerial), revocationDate: $0.revocationDate,
+                    device: $0.device, certificateSerial: Hex.upper($0.certificateSerial),
+                    revocationDate: $0.revocationDate,
                     reason: $0.reason.name)
             }
         }
@@ -113,8 +115,11 @@ struct DenyListShow: FleetkeyCommand {
         if json {
             try Output.json(view)
         } else {
-            Output.line("Deny list \(view.number)\(view.baseNumber.map { " (delta since \($0))" } ?? "") of \(view.issuer)")
-            Output.line("  valid      \(ISO8601DateFormatter().string(from: view.thisUpdate)) to \(ISO8601DateFormatter().string(from: view.nextUpdate))")
+            Output.line(
+                "Deny list \(view.number)\(view.baseNumber.map { " (delta since \($0))" } ?? "") of \(view.issuer)")
+            Output.line(
+                "  valid      \(ISO8601DateFormatter().string(from: view.thisUpdate)) to \(ISO8601DateFormatter().string(from: view.nextUpdate))"
+            )
             Output.line("  signature  \(valid ? "valid" : "INVALID") (\(ca.subject))")
             for entry in view.entries {
                 Output.line("  \(entry.device)  \(entry.certificateSerial)  \(entry.reason)")

@@ -5,7 +5,8 @@ import SwiftASN1
 
 struct DeviceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "device", abstract: "Inspect devices in the registry.", subcommands: [DeviceList.self, DeviceShow.self])
+        commandName: "device", abstract: "Inspect devices in the registry.",
+        subcommands: [DeviceList.self, DeviceShow.self])
 }
 
 /// A device as the CLI prints it.
@@ -65,7 +66,9 @@ struct DeviceList: FleetkeyCommand {
             try Output.json(devices)
             return
         }
-        Output.line("VENDOR".padding(toLength: 16, withPad: " ", startingAt: 0) + "SERIAL".padding(toLength: 24, withPad: " ", startingAt: 0) + "STATE         LOT")
+        Output.line(
+            "VENDOR".padding(toLength: 16, withPad: " ", startingAt: 0)
+                + "SERIAL".padding(toLength: 24, withPad: " ", startingAt: 0) + "STATE         LOT")
         for device in devices {
             Output.line(
                 device.vendor.padding(toLength: 16, withPad: " ", startingAt: 0)
@@ -95,7 +98,8 @@ struct DeviceShow: FleetkeyCommand {
         var matches: [DeviceRecord]
         if let slash = device.firstIndex(of: "/") {
             let id = DeviceID(
-                vendor: try VendorName(String(device[..<slash])), serial: try DeviceSerial(String(device[device.index(after: slash)...])))
+                vendor: try VendorName(String(device[..<slash])),
+                serial: try DeviceSerial(String(device[device.index(after: slash)...])))
             matches = try await registry.device(id).map { [$0] } ?? []
         } else {
             matches = try await registry.devices(serial: try DeviceSerial(device))
@@ -111,8 +115,10 @@ struct DeviceShow: FleetkeyCommand {
         }
         let formatter = ISO8601DateFormatter()
         let certificates = try await registry.certificates(forDevice: record.id).map {
-            ["issuer": $0.issuer, "serial": $0.serial, "status": $0.status.rawValue, "profile": $0.profile,
-             "notAfter": formatter.string(from: $0.notAfter)]
+            [
+                "issuer": $0.issuer, "serial": $0.serial, "status": $0.status.rawValue, "profile": $0.profile,
+                "notAfter": formatter.string(from: $0.notAfter),
+            ]
         }
         let events = try await registry.events(subject: "device:\(record.id)", limit: nil).map { event in
             var row = ["at": formatter.string(from: event.at), "actor": event.actor, "action": event.action]
@@ -133,10 +139,14 @@ struct DeviceShow: FleetkeyCommand {
             Output.line("  hardware     \(hardware.serialText) (hwType \(hardware.hardwareType))")
         }
         for certificate in certificates {
-            Output.line("  certificate  \(certificate["issuer"]!)/\(certificate["serial"]!) \(certificate["status"]!) until \(certificate["notAfter"]!)")
+            Output.line(
+                "  certificate  \(certificate["issuer"]!)/\(certificate["serial"]!) \(certificate["status"]!) until \(certificate["notAfter"]!)"
+            )
         }
         for event in events {
-            Output.line("  \(event["at"]!)  \(event["action"]!)  \(event["from"] ?? "")→\(event["to"] ?? "")  by \(event["actor"]!)")
+            Output.line(
+                "  \(event["at"]!)  \(event["action"]!)  \(event["from"] ?? "")→\(event["to"] ?? "")  by \(event["actor"]!)"
+            )
         }
     }
 }

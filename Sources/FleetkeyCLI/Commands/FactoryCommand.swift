@@ -31,7 +31,9 @@ struct FactoryProvision: FleetkeyCommand {
     @Option(
         help: ArgumentHelp(
             "The secure elements: emulator (files in DIR/elements/<vendor-ca>), emulator:PATH, or pkcs11:token=LABEL?module-path=...",
-            discussion: "With pkcs11: every device's element lives on that token; the PIN comes from FLEETKEY_PKCS11_PIN or pin-source."))
+            discussion:
+                "With pkcs11: every device's element lives on that token; the PIN comes from FLEETKEY_PKCS11_PIN or pin-source."
+        ))
     var element = "emulator"
     @Flag(help: "Print the result as JSON.") var json = false
 

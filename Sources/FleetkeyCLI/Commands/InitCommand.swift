@@ -21,11 +21,13 @@ struct InitCommand: FleetkeyCommand {
     @Option(help: "Root key algorithm: p384 (default), p256, ed25519 or rsa3072.") var algorithm = "p384"
     @Option(help: "The public address where `fleetkey serve` will answer; OCSP, CRL and caIssuers URLs derive from it.")
     var baseURL = "http://127.0.0.1:8080"
-    @Option(name: .customLong("kdf-log2n"), help: "scrypt cost as log2(N) for keystore files (14...22; default 17).") var kdfLog2N = ScryptCost.standard.log2N
+    @Option(name: .customLong("kdf-log2n"), help: "scrypt cost as log2(N) for keystore files (14...22; default 17).")
+    var kdfLog2N = ScryptCost.standard.log2N
     @Option(
         help: ArgumentHelp(
             "Keep the registry in PostgreSQL instead of the embedded SQLite file: postgres://USER@HOST:PORT/DATABASE.",
-            discussion: "The database's password, if it needs one, comes from FLEETKEY_DATABASE_PASSWORD or PGPASSWORD, "
+            discussion:
+                "The database's password, if it needs one, comes from FLEETKEY_DATABASE_PASSWORD or PGPASSWORD, "
                 + "never from the URL; fleetkey.json records the URL, and later commands use it without a flag."))
     var database: String?
     @Option(
@@ -45,7 +47,8 @@ struct InitCommand: FleetkeyCommand {
                     + "Choose another --dir, or remove it if you really mean to start over")
         }
         guard (try? VendorName(name)) != nil else {
-            throw FleetkeyError(.invalidArgument, "ecosystem name '\(name)' must be 1-64 letters, digits, spaces, '-', '.' or '_'")
+            throw FleetkeyError(
+                .invalidArgument, "ecosystem name '\(name)' must be 1-64 letters, digits, spaces, '-', '.' or '_'")
         }
         let spec = try KeySpec(cliName: algorithm)
         let rootKeyCustody = try CAKeyOption.custody(key, label: "root")
@@ -75,10 +78,12 @@ struct InitCommand: FleetkeyCommand {
                 scryptLog2N: cost.log2N, createdAt: Date()))
 
         if json {
-            try Output.json(InitResult(
-                directory: directory.url.path, root: rootFile.path, policy: directory.policyURL.path,
-                registry: registryName, algorithm: spec.description,
-                rootSerial: root.serialNumber.hexString, rootKey: try await registry.authority(id: "root")?.keyReference))
+            try Output.json(
+                InitResult(
+                    directory: directory.url.path, root: rootFile.path, policy: directory.policyURL.path,
+                    registry: registryName, algorithm: spec.description,
+                    rootSerial: root.serialNumber.hexString,
+                    rootKey: try await registry.authority(id: "root")?.keyReference))
         } else {
             Output.line("Created ecosystem '\(name)' in \(directory.url.path)")
             Output.line("  root CA      \(rootFile.path) (\(spec), serial \(root.serialNumber.hexString))")

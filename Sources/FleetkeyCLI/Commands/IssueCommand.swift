@@ -34,7 +34,8 @@ struct IssueCommand: FleetkeyCommand {
             return try await issueBatch(from: csrDir)
         }
         guard let csr else {
-            throw FleetkeyError(.invalidArgument, "name the request: --csr FILE, or --csr-dir DIR --out-dir DIR for many")
+            throw FleetkeyError(
+                .invalidArgument, "name the request: --csr FILE, or --csr-dir DIR --out-dir DIR for many")
         }
         if outDir != nil || keepGoing {
             throw FleetkeyError(.invalidArgument, "--out-dir and --keep-going go with --csr-dir, not with --csr")

@@ -7,7 +7,8 @@ import X509
 
 struct ManifestCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "manifest", abstract: "Signed supply-chain manifests: export a lot, import it on the owner's side.",
+        commandName: "manifest",
+        abstract: "Signed supply-chain manifests: export a lot, import it on the owner's side.",
         subcommands: [ManifestExport.self, ManifestImport.self])
 }
 
@@ -62,7 +63,8 @@ struct ManifestExport: FleetkeyCommand {
         if json {
             try Output.json(result)
         } else {
-            Output.line("Wrote the manifest of \(vendorName)/\(lot): \(result.devices) device(s), \(result.bytes) bytes")
+            Output.line(
+                "Wrote the manifest of \(vendorName)/\(lot): \(result.devices) device(s), \(result.bytes) bytes")
             Output.line("  file     \(url.path)")
             Output.line("  sha256   \(result.sha256)")
             if !exported.skipped.isEmpty {

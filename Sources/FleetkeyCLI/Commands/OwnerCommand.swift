@@ -29,7 +29,8 @@ struct OwnerInit: FleetkeyCommand {
         let directory = location.directory
         guard !directory.exists else {
             throw FleetkeyError(
-                .alreadyExists, "\(directory.url.path) already holds a registry (fleetkey.json); refusing to overwrite it")
+                .alreadyExists,
+                "\(directory.url.path) already holds a registry (fleetkey.json); refusing to overwrite it")
         }
         try OwnerAdd.checkName(name)
         guard let bytes = FileManager.default.contents(atPath: trustAnchor) else {
@@ -81,7 +82,8 @@ struct OwnerAdd: FleetkeyCommand {
 
     static func checkName(_ name: String) throws {
         guard (try? VendorName(name)) != nil else {
-            throw FleetkeyError(.invalidArgument, "owner name '\(name)' must be 1-64 letters, digits, spaces, '-', '.' or '_'")
+            throw FleetkeyError(
+                .invalidArgument, "owner name '\(name)' must be 1-64 letters, digits, spaces, '-', '.' or '_'")
         }
     }
 
@@ -109,7 +111,8 @@ struct OwnerList: FleetkeyCommand {
     func execute() async throws {
         let owners = try await location.directory.openSupplyChainRegistry().owners()
         if json {
-            try Output.json(owners.map { ["name": $0.name, "createdAt": ISO8601DateFormatter().string(from: $0.createdAt)] })
+            try Output.json(
+                owners.map { ["name": $0.name, "createdAt": ISO8601DateFormatter().string(from: $0.createdAt)] })
         } else {
             for owner in owners { Output.line(owner.name) }
             Output.line("\(owners.count) owner(s)")
@@ -171,9 +174,13 @@ struct LotShow: FleetkeyCommand {
             return
         }
         for view in views {
-            Output.line("Lot \(view.vendor)/\(view.lot): \(view.devices) device(s), since \(ISO8601DateFormatter().string(from: view.createdAt))")
+            Output.line(
+                "Lot \(view.vendor)/\(view.lot): \(view.devices) device(s), since \(ISO8601DateFormatter().string(from: view.createdAt))"
+            )
             for state in DeviceState.allCases where view.states[state.rawValue] != nil {
-                Output.line("  " + state.rawValue.padding(toLength: 14, withPad: " ", startingAt: 0) + "\(view.states[state.rawValue]!)")
+                Output.line(
+                    "  " + state.rawValue.padding(toLength: 14, withPad: " ", startingAt: 0)
+                        + "\(view.states[state.rawValue]!)")
             }
             if !view.owners.isEmpty { Output.line("  owners        \(view.owners.joined(separator: ", "))") }
         }

@@ -16,7 +16,8 @@ struct RevokeCommand: FleetkeyCommand {
 
     @OptionGroup var location: DirectoryOption
     @Option(help: "A certificate serial number (hex).") var serial: String?
-    @Option(help: "With --serial: the issuing authority (root, vendor-<name>) when several CAs used the serial.") var issuer: String?
+    @Option(help: "With --serial: the issuing authority (root, vendor-<name>) when several CAs used the serial.")
+    var issuer: String?
     @Option(help: "A device: SERIAL or VENDOR/SERIAL.") var device: String?
     @Option(help: "A production lot: LOT or VENDOR/LOT.") var lot: String?
     @Option(help: "A vendor: its issuing CA and every certificate under it.") var vendor: String?
@@ -35,7 +36,9 @@ struct RevokeCommand: FleetkeyCommand {
         var invalidity: Date?
         if let invalidityDate {
             guard let date = ISO8601DateFormatter().date(from: invalidityDate) else {
-                throw FleetkeyError(.invalidArgument, "--invalidity-date '\(invalidityDate)' is not an ISO 8601 time such as 2026-11-20T10:00:00Z")
+                throw FleetkeyError(
+                    .invalidArgument,
+                    "--invalidity-date '\(invalidityDate)' is not an ISO 8601 time such as 2026-11-20T10:00:00Z")
             }
             invalidity = date
         }
@@ -52,18 +55,23 @@ struct RevokeCommand: FleetkeyCommand {
             target = .vendor(try VendorName(vendor!))
         }
         let store = try location.directory.openRevocationRegistry()
-        let report = try await Revoker(store: store, actor: Actor.current).revoke(target, reason: reason, invalidityDate: invalidity)
+        let report = try await Revoker(store: store, actor: Actor.current).revoke(
+            target, reason: reason, invalidityDate: invalidity)
         if json {
-            try Output.json(Result(
-                target: target.description, reason: reason.name, revoked: report.revoked.map { "\($0.issuer)/\($0.serial)" },
-                alreadyRevoked: report.alreadyRevoked, devices: report.devices, issuers: report.issuers.sorted()))
+            try Output.json(
+                Result(
+                    target: target.description, reason: reason.name,
+                    revoked: report.revoked.map { "\($0.issuer)/\($0.serial)" },
+                    alreadyRevoked: report.alreadyRevoked, devices: report.devices, issuers: report.issuers.sorted()))
         } else if report.revoked.isEmpty {
             Output.line("Nothing to revoke: \(target) is already revoked (\(report.alreadyRevoked) certificate(s)).")
         } else {
             Output.line(
                 "Revoked \(report.revoked.count) certificate(s) of \(target) (\(reason.name)); \(report.devices) device(s) now revoked"
                     + (report.alreadyRevoked > 0 ? "; \(report.alreadyRevoked) were already revoked" : ""))
-            Output.line("CRLs to refresh: \(report.issuers.sorted().joined(separator: ", ")) (fleetkey serve does it; or `fleetkey crl publish`)")
+            Output.line(
+                "CRLs to refresh: \(report.issuers.sorted().joined(separator: ", ")) (fleetkey serve does it; or `fleetkey crl publish`)"
+            )
         }
     }
 

@@ -36,7 +36,8 @@ struct ServeCommand: FleetkeyCommand {
         }
         let host = String(listen[..<colon])
         guard let level = Logger.Level(rawValue: logLevel) else {
-            throw FleetkeyError(.invalidArgument, "--log-level '\(logLevel)' must be one of trace, debug, info, notice, warning, error")
+            throw FleetkeyError(
+                .invalidArgument, "--log-level '\(logLevel)' must be one of trace, debug, info, notice, warning, error")
         }
         let directory = location.directory
         let store = try directory.openRevocationRegistry()
@@ -65,11 +66,13 @@ struct ServeCommand: FleetkeyCommand {
                         authorityID: vendor.authorityID, caCertificate: authorities[vendor.authorityID]!.certificate,
                         responderCertificate: signer.certificate, responderKey: signer.key))
             } catch let error as FleetkeyError where error.code == .notFound {
-                logger.warning("no OCSP for this vendor", metadata: ["vendor": "\(vendor.name)", "reason": "\(error.reason)"])
+                logger.warning(
+                    "no OCSP for this vendor", metadata: ["vendor": "\(vendor.name)", "reason": "\(error.reason)"])
             } catch let error as FleetkeyError {
                 throw error
             } catch {
-                throw FleetkeyError(.configuration, "cannot set up the OCSP responder of vendor '\(vendor.name)': \(error)")
+                throw FleetkeyError(
+                    .configuration, "cannot set up the OCSP responder of vendor '\(vendor.name)': \(error)")
             }
         }
         let responder = try OCSPResponder(
@@ -80,7 +83,11 @@ struct ServeCommand: FleetkeyCommand {
             store: store, publisher: CRLPublisher(store: store, policy: policy), authorities: authorities,
             distribution: distribution, ocsp: responder, logger: logger)
         logger.info(
-            "serving", metadata: ["listen": "\(host):\(port)", "ocsp": "\(served.map(\.authorityID))", "crl": "\(authorities.keys.sorted())"])
+            "serving",
+            metadata: [
+                "listen": "\(host):\(port)", "ocsp": "\(served.map(\.authorityID))",
+                "crl": "\(authorities.keys.sorted())",
+            ])
         try await StatusServer.run(
             .init(
                 host: host, port: port,

@@ -27,7 +27,8 @@ struct VendorAdd: FleetkeyCommand {
     @Option(
         help: ArgumentHelp(
             "Generate the vendor CA key in a PKCS#11 token: pkcs11:token=LABEL;object=LABEL?module-path=/path/module.so.",
-            discussion: "The PIN comes from FLEETKEY_PKCS11_PIN or the URI's pin-source=file:...; the OCSP-responder and "
+            discussion:
+                "The PIN comes from FLEETKEY_PKCS11_PIN or the URI's pin-source=file:...; the OCSP-responder and "
                 + "manifest-signer keys stay in the software keystore."))
     var key: String?
     @Flag(help: "Print the result as JSON.") var json = false
@@ -42,7 +43,8 @@ struct VendorAdd: FleetkeyCommand {
             passphrase: try PassphraseSource.obtain(confirm: false), caKeyCustody: caKeyCustody)
         let setup = try await ecosystem.addVendor(vendor, algorithm: spec)
         let caFile = try directory.publish(try setup.caCertificate.pemString(), as: "\(vendor.authorityID).pem")
-        let ocspFile = try directory.publish(try setup.ocspResponderCertificate.pemString(), as: "\(vendor.authorityID)-ocsp.pem")
+        let ocspFile = try directory.publish(
+            try setup.ocspResponderCertificate.pemString(), as: "\(vendor.authorityID)-ocsp.pem")
         let manifestFile = try directory.publish(
             try setup.manifestSignerCertificate.pemString(), as: "\(vendor.authorityID)-manifest-signer.pem")
         if json {
@@ -86,7 +88,8 @@ struct VendorList: FleetkeyCommand {
                 Row(
                     name: vendor.name.value, authority: vendor.authorityID, state: vendor.state.rawValue,
                     algorithm: authority.algorithm.description, caSerial: certificate.serialNumber.hexString,
-                    notAfter: certificate.notValidAfter, certificates: try await registry.certificateCount(issuer: vendor.authorityID)))
+                    notAfter: certificate.notValidAfter,
+                    certificates: try await registry.certificateCount(issuer: vendor.authorityID)))
         }
         if json {
             try Output.json(rows)
@@ -96,7 +99,8 @@ struct VendorList: FleetkeyCommand {
             Output.line("No vendors yet; add one with `fleetkey vendor add NAME`.")
             return
         }
-        Output.line("NAME".padding(toLength: 24, withPad: " ", startingAt: 0) + "STATE    ALGORITHM   ISSUED  CA NOT AFTER")
+        Output.line(
+            "NAME".padding(toLength: 24, withPad: " ", startingAt: 0) + "STATE    ALGORITHM   ISSUED  CA NOT AFTER")
         for row in rows {
             Output.line(
                 row.name.padding(toLength: 24, withPad: " ", startingAt: 0)

@@ -59,7 +59,9 @@ struct CertificateSummary: Encodable {
         ocsp = access.filter { $0.method == .ocspServer }.map { Self.uri($0.location) }
         caIssuers = access.filter { $0.method == .issuingCA }.map { Self.uri($0.location) }
         crlDistributionPoints =
-            try extensions[oid: FleetkeyOID.crlDistributionPoints].map { try CRLDistributionPoints($0).points.flatMap(\.uris) } ?? []
+            try extensions[oid: FleetkeyOID.crlDistributionPoints].map {
+                try CRLDistributionPoints($0).points.flatMap(\.uris)
+            } ?? []
         nameConstraints = try extensions.nameConstraints.map { $0.permittedSubtrees.map { "permitted \($0)" } }
         self.registry = registry.map {
             RegistryView(
@@ -87,12 +89,16 @@ struct CertificateSummary: Encodable {
         if let keyUsage { lines.append("Key usage:      \(keyUsage)") }
         if let extendedKeyUsage { lines.append("Extended usage: \(extendedKeyUsage.joined(separator: ", "))") }
         if let hardwareModuleName {
-            lines.append("Hardware:       \(hardwareModuleName["hwSerialNum"] ?? "") (hwType \(hardwareModuleName["hwType"] ?? ""))")
+            lines.append(
+                "Hardware:       \(hardwareModuleName["hwSerialNum"] ?? "") (hwType \(hardwareModuleName["hwType"] ?? ""))"
+            )
         }
         if let nameConstraints { lines.append("Constraints:    \(nameConstraints.joined(separator: "; "))") }
         if !ocsp.isEmpty { lines.append("OCSP:           \(ocsp.joined(separator: ", "))") }
         if !caIssuers.isEmpty { lines.append("CA issuers:     \(caIssuers.joined(separator: ", "))") }
-        if !crlDistributionPoints.isEmpty { lines.append("CRL:            \(crlDistributionPoints.joined(separator: ", "))") }
+        if !crlDistributionPoints.isEmpty {
+            lines.append("CRL:            \(crlDistributionPoints.joined(separator: ", "))")
+        }
         if let registry {
             lines.append(
                 "Registry:       \(registry.status), issued by \(registry.authority) under profile \(registry.profile)"

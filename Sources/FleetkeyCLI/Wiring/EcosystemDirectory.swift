@@ -113,7 +113,8 @@ struct EcosystemDirectory {
     func openEcosystem(passphrase: Passphrase, caKeyCustody: (any KeyCustody)? = nil) throws -> Ecosystem {
         Ecosystem(
             policy: try policy(), store: try openRegistry(),
-            custody: try KeyCustodyRouter(keystore: try openKeystore(passphrase: passphrase)), caKeyCustody: caKeyCustody,
+            custody: try KeyCustodyRouter(keystore: try openKeystore(passphrase: passphrase)),
+            caKeyCustody: caKeyCustody,
             actor: Actor.current)
     }
 

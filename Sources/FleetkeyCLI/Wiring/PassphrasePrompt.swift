@@ -3,9 +3,9 @@ import FleetkeyCustody
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Where the keystore passphrase comes from: FLEETKEY_PASSPHRASE, else a prompt on the terminal with echo off.

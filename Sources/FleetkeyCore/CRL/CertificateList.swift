@@ -20,7 +20,9 @@ public struct CertificateList: Hashable, Sendable, DERImplicitlyTaggable {
     public let signatureValue: [UInt8]
 
     /// Signs `tbs` with `key`, whose algorithm must match `tbs.signature`.
-    public init(signing tbs: TBSCertList, with key: Certificate.PrivateKey, algorithm: Certificate.SignatureAlgorithm) throws {
+    public init(signing tbs: TBSCertList, with key: Certificate.PrivateKey, algorithm: Certificate.SignatureAlgorithm)
+        throws
+    {
         self.tbsCertList = tbs
         (tbsBytes, signatureValue) = try SignedStructure.sign(tbs, with: key, algorithm: algorithm)
         self.signatureAlgorithm = tbs.signature
@@ -30,7 +32,8 @@ public struct CertificateList: Hashable, Sendable, DERImplicitlyTaggable {
         (tbsCertList, tbsBytes, signatureAlgorithm, signatureValue) = try SignedStructure.parse(
             rootNode, identifier: identifier, what: "CRL", tbs: { try TBSCertList(derEncoded: $0) })
         guard signatureAlgorithm == tbsCertList.signature else {
-            throw ASN1Error.invalidASN1Object(reason: "CRL signatureAlgorithm differs from tbsCertList.signature (RFC 5280 §5.1.1.2)")
+            throw ASN1Error.invalidASN1Object(
+                reason: "CRL signatureAlgorithm differs from tbsCertList.signature (RFC 5280 §5.1.1.2)")
         }
     }
 

@@ -23,7 +23,10 @@ public struct IssuingDistributionPoint: Hashable, Sendable, DERImplicitlyTaggabl
     public var onlyContainsUserCerts: Bool
     public var onlyContainsCACerts: Bool
 
-    public init(distributionPoint: DistributionPointName?, onlyContainsUserCerts: Bool = false, onlyContainsCACerts: Bool = false) {
+    public init(
+        distributionPoint: DistributionPointName?, onlyContainsUserCerts: Bool = false,
+        onlyContainsCACerts: Bool = false
+    ) {
         self.distributionPoint = distributionPoint
         self.onlyContainsUserCerts = onlyContainsUserCerts
         self.onlyContainsCACerts = onlyContainsCACerts
@@ -42,28 +45,41 @@ public struct IssuingDistributionPoint: Hashable, Sendable, DERImplicitlyTaggabl
                 }
                 // DER: TRUE is 0xFF, and a field equal to its DEFAULT (FALSE) is never encoded (X.690 §11.5).
                 guard content.first == 0xFF else {
-                    throw ASN1Error.invalidASN1Object(reason: "issuingDistributionPoint encodes a DEFAULT FALSE or a non-DER TRUE")
+                    throw ASN1Error.invalidASN1Object(
+                        reason: "issuingDistributionPoint encodes a DEFAULT FALSE or a non-DER TRUE")
                 }
                 switch node.identifier {
                 case ASN1Identifier(tagWithNumber: 1, tagClass: .contextSpecific) where !user && !ca: user = true
                 case ASN1Identifier(tagWithNumber: 2, tagClass: .contextSpecific) where !ca: ca = true
-                default: throw ASN1Error.invalidASN1Object(reason: "issuingDistributionPoint fields Fleetkey does not support")
+                default:
+                    throw ASN1Error.invalidASN1Object(
+                        reason: "issuingDistributionPoint fields Fleetkey does not support")
                 }
             }
-            return IssuingDistributionPoint(distributionPoint: point, onlyContainsUserCerts: user, onlyContainsCACerts: ca)
+            return IssuingDistributionPoint(
+                distributionPoint: point, onlyContainsUserCerts: user, onlyContainsCACerts: ca)
         }
     }
 
     public func serialize(into coder: inout DER.Serializer, withIdentifier identifier: ASN1Identifier) throws {
         try coder.appendConstructedNode(identifier: identifier) { coder in
             if let distributionPoint {
-                try coder.appendConstructedNode(identifier: .init(tagWithNumber: 0, tagClass: .contextSpecific)) { coder in
+                try coder.appendConstructedNode(identifier: .init(tagWithNumber: 0, tagClass: .contextSpecific)) {
+                    coder in
                     try coder.serialize(distributionPoint)
                 }
             }
             // [1] and [2] are IMPLICIT BOOLEANs (the module's default tagging): TRUE is the single octet 0xFF.
-            if onlyContainsUserCerts { coder.appendPrimitiveNode(identifier: .init(tagWithNumber: 1, tagClass: .contextSpecific)) { $0.append(0xFF) } }
-            if onlyContainsCACerts { coder.appendPrimitiveNode(identifier: .init(tagWithNumber: 2, tagClass: .contextSpecific)) { $0.append(0xFF) } }
+            if onlyContainsUserCerts {
+                coder.appendPrimitiveNode(identifier: .init(tagWithNumber: 1, tagClass: .contextSpecific)) {
+                    $0.append(0xFF)
+                }
+            }
+            if onlyContainsCACerts {
+                coder.appendPrimitiveNode(identifier: .init(tagWithNumber: 2, tagClass: .contextSpecific)) {
+                    $0.append(0xFF)
+                }
+            }
         }
     }
 

@@ -24,24 +24,32 @@ public struct RevokedCertificate: Hashable, Sendable, DERImplicitlyTaggable {
         self.serial = serial
         self.revocationDate = Date(timeIntervalSince1970: revocationDate.timeIntervalSince1970.rounded(.down))
         self.reason = reason
-        self.invalidityDate = invalidityDate.map { Date(timeIntervalSince1970: $0.timeIntervalSince1970.rounded(.down)) }
+        self.invalidityDate = invalidityDate.map {
+            Date(timeIntervalSince1970: $0.timeIntervalSince1970.rounded(.down))
+        }
     }
 
     public init(derEncoded rootNode: ASN1Node, withIdentifier identifier: ASN1Identifier) throws {
         self = try DER.sequence(rootNode, identifier: identifier) { nodes in
             let serial = try ArraySlice<UInt8>(derEncoded: &nodes)
-            guard let timeNode = nodes.next() else { throw ASN1Error.invalidASN1Object(reason: "entry without revocationDate") }
+            guard let timeNode = nodes.next() else {
+                throw ASN1Error.invalidASN1Object(reason: "entry without revocationDate")
+            }
             let date = try X509Time(derEncoded: timeNode).date
             var reason: RevocationReason?
             var invalidity: Date?
             if let extensionsNode = nodes.next() {
-                let extensions = try DER.sequence(of: Certificate.Extension.self, identifier: .sequence, rootNode: extensionsNode)
+                let extensions = try DER.sequence(
+                    of: Certificate.Extension.self, identifier: .sequence, rootNode: extensionsNode)
                 for ext in extensions {
                     if ext.oid == CRLEntryExtensions.reasonCode { reason = try CRLEntryExtensions.reason(from: ext) }
-                    if ext.oid == CRLEntryExtensions.invalidityDate { invalidity = try CRLEntryExtensions.invalidity(from: ext) }
+                    if ext.oid == CRLEntryExtensions.invalidityDate {
+                        invalidity = try CRLEntryExtensions.invalidity(from: ext)
+                    }
                 }
             }
-            return RevokedCertificate(serial: Array(serial), revocationDate: date, reason: reason, invalidityDate: invalidity)
+            return RevokedCertificate(
+                serial: Array(serial), revocationDate: date, reason: reason, invalidityDate: invalidity)
         }
     }
 
@@ -53,7 +61,9 @@ public struct RevokedCertificate: Hashable, Sendable, DERImplicitlyTaggable {
             guard writesReason || invalidityDate != nil else { return }
             try coder.appendConstructedNode(identifier: .sequence) { coder in
                 if writesReason, let reason { coder.serializeRawBytes(CRLEntryExtensions.reasonExtensionDER[reason]!) }
-                if let invalidityDate { try coder.serialize(try CRLEntryExtensions.invalidityDateExtension(invalidityDate)) }
+                if let invalidityDate {
+                    try coder.serialize(try CRLEntryExtensions.invalidityDateExtension(invalidityDate))
+                }
             }
         }
     }

@@ -9,7 +9,9 @@ import X509
 /// The signature covers the exact DER of `tbs`, kept as the bytes that were signed or parsed.
 enum SignedStructure {
     /// The DER of `tbs` and a signature over it.
-    static func sign(_ tbs: some DERSerializable, with key: Certificate.PrivateKey, algorithm: Certificate.SignatureAlgorithm)
+    static func sign(
+        _ tbs: some DERSerializable, with key: Certificate.PrivateKey, algorithm: Certificate.SignatureAlgorithm
+    )
         throws -> (tbsBytes: ArraySlice<UInt8>, signature: [UInt8])
     {
         var serializer = DER.Serializer()
@@ -43,7 +45,8 @@ enum SignedStructure {
     }
 
     static func isValid(
-        signature: [UInt8], algorithm: SignatureAlgorithmIdentifier, over tbsBytes: ArraySlice<UInt8>, by key: Certificate.PublicKey
+        signature: [UInt8], algorithm: SignatureAlgorithmIdentifier, over tbsBytes: ArraySlice<UInt8>,
+        by key: Certificate.PublicKey
     ) -> Bool {
         guard let algorithm = algorithm.signatureAlgorithm else { return false }
         return key.isValidSignature(signature, for: tbsBytes, signatureAlgorithm: algorithm)

@@ -69,10 +69,12 @@ public struct TBSCertList: Hashable, Sendable, DERImplicitlyTaggable {
                 if node.identifier == .sequence {
                     revoked = try DER.sequence(of: RevokedCertificate.self, identifier: .sequence, rootNode: node)
                 } else if node.identifier == ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific) {
-                    guard case .constructed(let inner) = node.content, let sequence = inner.first(where: { _ in true }) else {
+                    guard case .constructed(let inner) = node.content, let sequence = inner.first(where: { _ in true })
+                    else {
                         throw ASN1Error.invalidASN1Object(reason: "empty crlExtensions")
                     }
-                    extensions = try DER.sequence(of: Certificate.Extension.self, identifier: .sequence, rootNode: sequence)
+                    extensions = try DER.sequence(
+                        of: Certificate.Extension.self, identifier: .sequence, rootNode: sequence)
                 } else {
                     throw ASN1Error.unexpectedFieldType(node.identifier)
                 }
@@ -94,7 +96,8 @@ public struct TBSCertList: Hashable, Sendable, DERImplicitlyTaggable {
                 try coder.serializeSequenceOf(revokedCertificates)
             }
             if !extensions.isEmpty {
-                try coder.appendConstructedNode(identifier: .init(tagWithNumber: 0, tagClass: .contextSpecific)) { coder in
+                try coder.appendConstructedNode(identifier: .init(tagWithNumber: 0, tagClass: .contextSpecific)) {
+                    coder in
                     try coder.serializeSequenceOf(extensions)
                 }
             }

@@ -22,11 +22,13 @@ public enum X509Time: Hashable, Sendable, DERParseable, DERSerializable {
         let minutes = secondOfDay / 60 % 60
         let second = secondOfDay % 60
         if (1950...2049).contains(year) {
-            self = .utcTime(try UTCTime(year: year, month: month, day: day, hours: hours, minutes: minutes, seconds: second))
+            self = .utcTime(
+                try UTCTime(year: year, month: month, day: day, hours: hours, minutes: minutes, seconds: second))
         } else {
             self = .generalizedTime(
                 try GeneralizedTime(
-                    year: year, month: month, day: day, hours: hours, minutes: minutes, seconds: second, fractionalSeconds: 0))
+                    year: year, month: month, day: day, hours: hours, minutes: minutes, seconds: second,
+                    fractionalSeconds: 0))
         }
     }
 

@@ -24,7 +24,8 @@ public struct DenyListPublisher: Sendable {
         if let base, base > number {
             throw FleetkeyError(
                 .invalidArgument,
-                "deny list \(base) is newer than the registry (\(number)): a relying party cannot be ahead of its source")
+                "deny list \(base) is newer than the registry (\(number)): a relying party cannot be ahead of its source"
+            )
         }
         var refs: [CertificateRef]
         if let base {

@@ -39,7 +39,8 @@ public struct TBSDenyList: Hashable, Sendable, DERImplicitlyTaggable {
         self.thisUpdate = Date(timeIntervalSince1970: thisUpdate.timeIntervalSince1970.rounded(.down))
         self.nextUpdate = Date(timeIntervalSince1970: nextUpdate.timeIntervalSince1970.rounded(.down))
         self.entries = entries.sorted { a, b in
-            a.device != b.device ? a.device < b.device : a.certificateSerial.lexicographicallyPrecedes(b.certificateSerial)
+            a.device != b.device
+                ? a.device < b.device : a.certificateSerial.lexicographicallyPrecedes(b.certificateSerial)
         }
     }
 
@@ -60,7 +61,8 @@ public struct TBSDenyList: Hashable, Sendable, DERImplicitlyTaggable {
             let entries = try DER.sequence(of: DenyListEntry.self, identifier: .sequence, nodes: &nodes)
             return TBSDenyList(
                 signature: signature, issuer: issuer, number: number, baseNumber: base,
-                thisUpdate: try X509Time(derEncoded: thisNode).date, nextUpdate: try X509Time(derEncoded: nextNode).date,
+                thisUpdate: try X509Time(derEncoded: thisNode).date,
+                nextUpdate: try X509Time(derEncoded: nextNode).date,
                 entries: entries)
         }
     }
@@ -72,7 +74,9 @@ public struct TBSDenyList: Hashable, Sendable, DERImplicitlyTaggable {
             try coder.serialize(issuer)
             try coder.serialize(number)
             if let baseNumber {
-                try coder.serialize(explicitlyTaggedWithTagNumber: 0, tagClass: .contextSpecific) { try $0.serialize(baseNumber) }
+                try coder.serialize(explicitlyTaggedWithTagNumber: 0, tagClass: .contextSpecific) {
+                    try $0.serialize(baseNumber)
+                }
             }
             try coder.serialize(try X509Time(thisUpdate))
             try coder.serialize(try X509Time(nextUpdate))

@@ -65,11 +65,15 @@ public struct Ecosystem: Sendable {
             let keyRecord = try keyRecord(key.publicKey, custody: caCustody.kind, location: key.reference)
             try await store.createRoot(
                 record,
-                certificate: try certificateRecord(certificate, issuer: "root", profile: draft.profileName, key: keyRecord, device: nil, now: now),
+                certificate: try certificateRecord(
+                    certificate, issuer: "root", profile: draft.profileName, key: keyRecord, device: nil, now: now),
                 key: keyRecord,
                 events: [
-                    event("ecosystem.created", subject: "authority:root", to: "active", detail: ["name": policy.ecosystem]),
-                    event("certificate.issued", subject: "certificate:root/\(certificate.serialNumber.hexString)",
+                    event(
+                        "ecosystem.created", subject: "authority:root", to: "active", detail: ["name": policy.ecosystem]
+                    ),
+                    event(
+                        "certificate.issued", subject: "certificate:root/\(certificate.serialNumber.hexString)",
                         detail: ["profile": draft.profileName]),
                 ])
             return certificate
@@ -142,19 +146,26 @@ public struct Ecosystem: Sendable {
             var keys: [KeyRecord] = []
             var events = [event("vendor.admitted", subject: "vendor:\(name)", to: VendorState.active.rawValue)]
             for ((certificate, issuer, key), profile) in zip(
-                issued, [CertificateProfile.Name.vendorCA, CertificateProfile.Name.ocspResponder, CertificateProfile.Name.manifestSigner])
+                issued,
+                [
+                    CertificateProfile.Name.vendorCA, CertificateProfile.Name.ocspResponder,
+                    CertificateProfile.Name.manifestSigner,
+                ])
             {
                 let keyRecord = try keyRecord(
                     key.publicKey, custody: key.reference == caKey.reference ? caCustody.kind : custody.kind,
                     location: key.reference)
                 keys.append(keyRecord)
                 certificates.append(
-                    try certificateRecord(certificate, issuer: issuer, profile: profile, key: keyRecord, device: nil, now: now))
+                    try certificateRecord(
+                        certificate, issuer: issuer, profile: profile, key: keyRecord, device: nil, now: now))
                 events.append(
-                    event("certificate.issued", subject: "certificate:\(issuer)/\(certificate.serialNumber.hexString)",
+                    event(
+                        "certificate.issued", subject: "certificate:\(issuer)/\(certificate.serialNumber.hexString)",
                         detail: ["profile": profile, "vendor": name.value]))
             }
-            try await store.addVendor(vendor, authority: authority, certificates: certificates, keys: keys, events: events)
+            try await store.addVendor(
+                vendor, authority: authority, certificates: certificates, keys: keys, events: events)
             return VendorSetup(
                 vendor: vendor, caCertificate: caCertificate, ocspResponderCertificate: issued[1].0,
                 manifestSignerCertificate: issued[2].0)
@@ -171,7 +182,9 @@ public struct Ecosystem: Sendable {
             throw FleetkeyError(
                 .notFound,
                 "unknown vendor '\(name)'"
-                    + (known.isEmpty ? "; add one with `fleetkey vendor add NAME`" : "; known vendors: \(known.joined(separator: ", "))"))
+                    + (known.isEmpty
+                        ? "; add one with `fleetkey vendor add NAME`"
+                        : "; known vendors: \(known.joined(separator: ", "))"))
         }
         guard vendor.state == .active else {
             throw FleetkeyError(.invalidTransition, "vendor '\(name)' is \(vendor.state.rawValue) and cannot issue")
@@ -186,7 +199,8 @@ public struct Ecosystem: Sendable {
         }
         let certificate = try Certificate(derEncoded: record.certificateDER)
         return try CertificateAuthority(
-            id: id, certificate: certificate, signingKey: try await custody.signingKey(record.keyReference), policy: policy)
+            id: id, certificate: certificate, signingKey: try await custody.signingKey(record.keyReference),
+            policy: policy)
     }
 
     /// A vendor's delegated signer for `profile` (its OCSP responder or manifest signer): the newest valid
@@ -196,11 +210,14 @@ public struct Ecosystem: Sendable {
     {
         let refs = try await index.certificateRefs(.issuer(vendor.authorityID))
             .filter { $0.profile == profile && $0.status == .valid }
-        guard let ref = refs.last, let record = try await store.certificate(issuer: ref.issuer, serial: ref.serial) else {
+        guard let ref = refs.last, let record = try await store.certificate(issuer: ref.issuer, serial: ref.serial)
+        else {
             throw FleetkeyError(.notFound, "vendor '\(vendor)' has no valid \(profile) certificate")
         }
-        guard let key = try await index.keyRecord(fingerprint: record.keyFingerprint), let location = key.location else {
-            throw FleetkeyError(.notFound, "the registry does not say where the key of \(vendor)'s \(profile) certificate is kept")
+        guard let key = try await index.keyRecord(fingerprint: record.keyFingerprint), let location = key.location
+        else {
+            throw FleetkeyError(
+                .notFound, "the registry does not say where the key of \(vendor)'s \(profile) certificate is kept")
         }
         return (try Certificate(derEncoded: record.der), try await custody.signingKey(location))
     }
@@ -266,7 +283,8 @@ public struct Ecosystem: Sendable {
         guard let organization = subject.values(.organization).first,
             let serialText = subject.values(.serialNumber).first
         else {
-            throw FleetkeyError(.subjectRejected, "request subject must carry O=<vendor> and serialNumber=<device serial>")
+            throw FleetkeyError(
+                .subjectRejected, "request subject must carry O=<vendor> and serialNumber=<device serial>")
         }
         guard let vendor = authority.vendorName, organization == vendor.value else {
             throw FleetkeyError(
@@ -282,7 +300,8 @@ public struct Ecosystem: Sendable {
             toState = try lifecycle.next(from: fromState, on: .provision)
         } else if let existing {
             throw FleetkeyError(
-                .alreadyExists, "device \(deviceID) is already registered (\(existing.state.rawValue)); it is not issued twice")
+                .alreadyExists,
+                "device \(deviceID) is already registered (\(existing.state.rawValue)); it is not issued twice")
         } else {
             toState = .generated
         }
@@ -291,7 +310,9 @@ public struct Ecosystem: Sendable {
         let keyRecord = try keyRecord(csr.publicKey, custody: request.keyCustody, location: request.keyLocation)
         for attempt in 1...Self.serialAttempts {
             let draft = try builder.draft(
-                .init(profileName: request.profile, subject: subject, publicKey: csr.publicKey, hardwareModule: hardwareModule),
+                .init(
+                    profileName: request.profile, subject: subject, publicKey: csr.publicKey,
+                    hardwareModule: hardwareModule),
                 issuer: authority.info, issuerKey: authority.keySpec, serial: serials.next(), now: now)
             let certificate = try authority.issue(draft, now: now)
             let record = try certificateRecord(
@@ -303,15 +324,18 @@ public struct Ecosystem: Sendable {
             var events: [LifecycleEvent] = []
             if existing == nil {
                 events.append(
-                    event("device.registered", subject: deviceSubject, to: DeviceState.generated.rawValue,
+                    event(
+                        "device.registered", subject: deviceSubject, to: DeviceState.generated.rawValue,
                         detail: ["key": keyRecord.fingerprint]))
             }
             events.append(
-                event("certificate.issued", subject: "certificate:\(authority.id)/\(record.serial)",
+                event(
+                    "certificate.issued", subject: "certificate:\(authority.id)/\(record.serial)",
                     detail: ["profile": request.profile, "device": deviceID.description]))
             if request.provisions {
                 events.append(
-                    event("device.provisioned", subject: deviceSubject, from: fromState.rawValue, to: toState.rawValue,
+                    event(
+                        "device.provisioned", subject: deviceSubject, from: fromState.rawValue, to: toState.rawValue,
                         detail: ["certificate": record.serial]))
             }
             do {
@@ -331,9 +355,10 @@ public struct Ecosystem: Sendable {
     /// a prefix match, applies), then serialNumber, then the optional attributes.
     func canonicalDeviceSubject(_ subject: SubjectName) throws -> SubjectName {
         let order: [SubjectAttribute] = [.organization, .serialNumber, .organizationalUnit, .commonName, .country]
-        return SubjectName(subject.attributes.sorted {
-            (order.firstIndex(of: $0.0) ?? order.count) < (order.firstIndex(of: $1.0) ?? order.count)
-        })
+        return SubjectName(
+            subject.attributes.sorted {
+                (order.firstIndex(of: $0.0) ?? order.count) < (order.firstIndex(of: $1.0) ?? order.count)
+            })
     }
 
     /// The hardwareModuleName of the request's subjectAltName, or the one given by flag; refuses any other SAN.
@@ -356,7 +381,8 @@ public struct Ecosystem: Sendable {
         if let flag, let fromRequest, flag != fromRequest {
             throw FleetkeyError(
                 .subjectRejected,
-                "the request's hardwareModuleName (\(fromRequest.serialText)) differs from the one given (\(flag.serialText))")
+                "the request's hardwareModuleName (\(fromRequest.serialText)) differs from the one given (\(flag.serialText))"
+            )
         }
         return fromRequest ?? flag
     }
@@ -383,7 +409,9 @@ public struct Ecosystem: Sendable {
     func event(
         _ action: String, subject: String, from: String? = nil, to: String? = nil, detail: [String: String] = [:]
     ) -> LifecycleEvent {
-        LifecycleEvent(at: clock.now(), actor: actor, action: action, subject: subject, fromState: from, toState: to, detail: detail)
+        LifecycleEvent(
+            at: clock.now(), actor: actor, action: action, subject: subject, fromState: from, toState: to,
+            detail: detail)
     }
 }
 

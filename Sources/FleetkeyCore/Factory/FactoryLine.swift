@@ -42,10 +42,12 @@ public struct FactoryLine: Sendable {
         lot: String
     ) throws {
         try Self.checkLot(lot)
-        guard let hardwareType = try? ASN1ObjectIdentifier(dotRepresentation: ecosystem.policy.hardwareModuleType) else {
+        guard let hardwareType = try? ASN1ObjectIdentifier(dotRepresentation: ecosystem.policy.hardwareModuleType)
+        else {
             throw FleetkeyError(
                 .configuration,
-                "policy.json hardwareModuleType '\(ecosystem.policy.hardwareModuleType)' is not a dotted object identifier")
+                "policy.json hardwareModuleType '\(ecosystem.policy.hardwareModuleType)' is not a dotted object identifier"
+            )
         }
         self.ecosystem = ecosystem
         self.supplyChain = supplyChain
@@ -88,7 +90,8 @@ public struct FactoryLine: Sendable {
                 guard existing.lot == lot else {
                     throw FleetkeyError(
                         .conflict,
-                        "device \(deviceID) exists in lot '\(existing.lot ?? "none")', not '\(lot)'; choose another lot name")
+                        "device \(deviceID) exists in lot '\(existing.lot ?? "none")', not '\(lot)'; choose another lot name"
+                    )
                 }
                 return .alreadyProvisioned
             }
@@ -125,7 +128,8 @@ public struct FactoryLine: Sendable {
                 _ = try element.generateKey(inSlot: slot)
             } else if status.keyState != .present {
                 throw FleetkeyError(
-                    .conflict, "secure element '\(elementID)' slot \(slot) is \(status.keyState.rawValue); set it aside")
+                    .conflict, "secure element '\(elementID)' slot \(slot) is \(status.keyState.rawValue); set it aside"
+                )
             }
             let request = try RequestBuilder.deviceRequest(
                 vendor: vendor, serial: serial, hardwareModule: hardwareModule,

@@ -13,7 +13,9 @@ public struct CertificateAuthority: Sendable {
     let signingKey: Certificate.PrivateKey
     let linter: ProfileLinter
 
-    public init(id: String, certificate: Certificate, signingKey: Certificate.PrivateKey, policy: EcosystemPolicy) throws {
+    public init(id: String, certificate: Certificate, signingKey: Certificate.PrivateKey, policy: EcosystemPolicy)
+        throws
+    {
         self.id = id
         self.certificate = certificate
         self.info = try IssuerInfo(authorityID: id, certificate: certificate)

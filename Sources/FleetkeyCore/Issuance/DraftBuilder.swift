@@ -61,7 +61,8 @@ public struct DraftBuilder: Sendable {
                 .subjectRejected, "profile '\(request.profileName)' does not allow a hardwareModuleName")
         }
 
-        let start = Date(timeIntervalSince1970: (now.timeIntervalSince1970 - Double(profile.backdateSeconds)).rounded(.down))
+        let start = Date(
+            timeIntervalSince1970: (now.timeIntervalSince1970 - Double(profile.backdateSeconds)).rounded(.down))
         var end = start.addingTimeInterval(Double(profile.validityDays) * 86_400)
         if let issuer, end > issuer.notAfter { end = issuer.notAfter }
 
@@ -84,7 +85,10 @@ public struct DraftBuilder: Sendable {
             if let organization = request.constrainToOrganization {
                 Critical(
                     NameConstraints(permittedSubtrees: [
-                        .directoryName(DistinguishedName([RelativeDistinguishedName(try SubjectAttribute.organization.attribute(organization))]))
+                        .directoryName(
+                            DistinguishedName([
+                                RelativeDistinguishedName(try SubjectAttribute.organization.attribute(organization))
+                            ]))
                     ]))
             }
             if let hardwareModule = request.hardwareModule {
@@ -94,7 +98,9 @@ public struct DraftBuilder: Sendable {
                 let access = Self.accessDescriptions(profile.issuerPointers, issuer: authorityID, urls: policy.urls)
                 if !access.isEmpty { AuthorityInformationAccess(access) }
                 if profile.issuerPointers.contains("crl") {
-                    CRLDistributionPoints([DistributionPoint(uri: policy.crlURL(issuer: authorityID, serial: Array(serial.bytes)))])
+                    CRLDistributionPoints([
+                        DistributionPoint(uri: policy.crlURL(issuer: authorityID, serial: Array(serial.bytes)))
+                    ])
                 }
             }
             if profile.ocspNoCheck {
@@ -124,7 +130,8 @@ public struct DraftBuilder: Sendable {
             access.append(.init(method: .ocspServer, location: .uniformResourceIdentifier(urls.ocsp(issuer: issuer))))
         }
         if pointers.contains("caIssuers") {
-            access.append(.init(method: .issuingCA, location: .uniformResourceIdentifier(urls.caIssuers(issuer: issuer))))
+            access.append(
+                .init(method: .issuingCA, location: .uniformResourceIdentifier(urls.caIssuers(issuer: issuer))))
         }
         return access
     }
@@ -134,7 +141,9 @@ public struct DraftBuilder: Sendable {
         throws(FleetkeyError)
     {
         for (attribute, value) in subject.attributes {
-            guard profile.requiredSubject.contains(attribute.rawValue) || profile.optionalSubject.contains(attribute.rawValue)
+            guard
+                profile.requiredSubject.contains(attribute.rawValue)
+                    || profile.optionalSubject.contains(attribute.rawValue)
             else {
                 throw FleetkeyError(
                     .subjectRejected,

@@ -123,32 +123,43 @@ public struct ProfileLinter: Sendable {
 
             let constraints = try extensions.nameConstraints
             check(
-                constraints == nil || (profile.certificateAuthority
-                    && extensions[oid: .X509ExtensionID.nameConstraints]?.critical == true),
+                constraints == nil
+                    || (profile.certificateAuthority
+                        && extensions[oid: .X509ExtensionID.nameConstraints]?.critical == true),
                 "nameConstraints", "only in CA certificates, critical (RFC 5280 §4.2.1.10)", "present")
 
             let hardwareNames = try (extensions.subjectAlternativeNames.map { Array($0) } ?? []).compactMap {
                 try HardwareModuleName($0)
             }
             switch profile.hardwareModuleName {
-            case .required: check(hardwareNames.count == 1, "subjectAltName", "one hardwareModuleName", "\(hardwareNames.count)")
-            case .optional: check(hardwareNames.count <= 1, "subjectAltName", "at most one hardwareModuleName", "\(hardwareNames.count)")
-            case .forbidden: check(hardwareNames.isEmpty, "subjectAltName", "no hardwareModuleName", "\(hardwareNames.count)")
+            case .required:
+                check(hardwareNames.count == 1, "subjectAltName", "one hardwareModuleName", "\(hardwareNames.count)")
+            case .optional:
+                check(
+                    hardwareNames.count <= 1, "subjectAltName", "at most one hardwareModuleName",
+                    "\(hardwareNames.count)")
+            case .forbidden:
+                check(hardwareNames.isEmpty, "subjectAltName", "no hardwareModuleName", "\(hardwareNames.count)")
             }
 
             let aia = try extensions.authorityInformationAccess
             let crl = try extensions[oid: FleetkeyOID.crlDistributionPoints].map { try CRLDistributionPoints($0) }
             if let issuer {
                 let locations = (aia.map { Array($0) } ?? []).map { "\($0.method)=\($0.location)" }
-                let expected = DraftBuilder.accessDescriptions(profile.issuerPointers, issuer: issuer.authorityID, urls: policy.urls)
-                    .map { "\($0.method)=\($0.location)" }
-                check(locations == expected, "authorityInfoAccess", "the policy's \(profile.issuerPointers) URLs", "\(locations)")
+                let expected = DraftBuilder.accessDescriptions(
+                    profile.issuerPointers, issuer: issuer.authorityID, urls: policy.urls
+                )
+                .map { "\($0.method)=\($0.location)" }
+                check(
+                    locations == expected, "authorityInfoAccess", "the policy's \(profile.issuerPointers) URLs",
+                    "\(locations)")
                 let expectedCRL =
                     profile.issuerPointers.contains("crl")
                     ? [policy.crlURL(issuer: issuer.authorityID, serial: Array(draft.serialNumber.bytes))] : []
                 check(
                     (crl?.points.flatMap(\.uris) ?? []) == expectedCRL, "cRLDistributionPoints",
-                    "the issuer's CRL (partition) URL of the policy", "\(String(describing: crl?.points.flatMap(\.uris)))")
+                    "the issuer's CRL (partition) URL of the policy",
+                    "\(String(describing: crl?.points.flatMap(\.uris)))")
             } else {
                 check(aia == nil, "authorityInfoAccess", "absent in a self-signed certificate", "present")
                 check(crl == nil, "cRLDistributionPoints", "absent in a self-signed certificate", "present")

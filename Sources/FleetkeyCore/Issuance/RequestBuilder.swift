@@ -12,7 +12,8 @@ public enum RequestBuilder {
         hardwareModule: HardwareModuleName?,
         key: Certificate.PrivateKey
     ) throws -> CertificateSigningRequest {
-        let subject = try SubjectName([(.organization, vendor.value), (.serialNumber, serial.value)]).distinguishedName()
+        let subject = try SubjectName([(.organization, vendor.value), (.serialNumber, serial.value)])
+            .distinguishedName()
         var attributes = CertificateSigningRequest.Attributes()
         if let hardwareModule {
             let extensions = try Certificate.Extensions {

@@ -22,7 +22,8 @@ public struct EcosystemChainPolicy: VerifierPolicy, Sendable {
         .X509ExtensionID.extendedKeyUsage,
     ]
 
-    public mutating func chainMeetsPolicyRequirements(chain: UnverifiedCertificateChain) async -> PolicyEvaluationResult {
+    public mutating func chainMeetsPolicyRequirements(chain: UnverifiedCertificateChain) async -> PolicyEvaluationResult
+    {
         let certificates = Array(chain)  // leaf first, root last
         let validationTime = self.validationTime
         for certificate in certificates
@@ -41,7 +42,8 @@ public struct EcosystemChainPolicy: VerifierPolicy, Sendable {
             // Intermediate CAs below this issuer (the leaf is not one).
             let caBelow = position - 1
             if let pathLength, caBelow > pathLength {
-                return .failsToMeetPolicy(reason: "'\(issuer.subject)' allows \(pathLength) CA(s) below it, not \(caBelow)")
+                return .failsToMeetPolicy(
+                    reason: "'\(issuer.subject)' allows \(pathLength) CA(s) below it, not \(caBelow)")
             }
             guard let constrained = try? IssuerInfo(authorityID: "chain", certificate: issuer) else { continue }
             for subject in certificates[..<position].map(\.subject) where !constrained.permits(subject) {

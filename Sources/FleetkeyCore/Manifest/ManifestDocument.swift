@@ -53,7 +53,8 @@ public struct ManifestDocument: Codable, Sendable, Hashable {
         } catch let DecodingError.keyNotFound(key, context) {
             throw FleetkeyError(
                 .manifestRejected,
-                "the manifest content lacks '\(key.stringValue)' at \(Self.path(context.codingPath)); nothing was imported")
+                "the manifest content lacks '\(key.stringValue)' at \(Self.path(context.codingPath)); nothing was imported"
+            )
         } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context),
             let DecodingError.dataCorrupted(context)
         {

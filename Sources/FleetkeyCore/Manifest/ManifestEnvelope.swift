@@ -37,7 +37,8 @@ enum ManifestEnvelope {
                             }
                             guard
                                 let content = try DER.optionalExplicitlyTagged(
-                                    &inner, tagNumber: 0, tagClass: .contextSpecific, { try ASN1OctetString(derEncoded: $0) })
+                                    &inner, tagNumber: 0, tagClass: .contextSpecific,
+                                    { try ASN1OctetString(derEncoded: $0) })
                             else {
                                 throw ASN1Error.invalidASN1Object(
                                     reason: "the signature is detached: a manifest carries its content")

@@ -1,6 +1,6 @@
-@_spi(CMS) import X509
 import Foundation
 import SwiftASN1
+@_spi(CMS) import X509
 
 /// Writes a lot's signed manifest: every provisioned device of the lot, with its certificate and attestation,
 /// in a CMS SignedData (RFC 5652) signed by the vendor's manifest-signing certificate.
@@ -23,7 +23,8 @@ public struct ManifestExporter: Sendable {
     }
 
     public func export(
-        vendor: VendorName, lot: String, buyer: String?, signer: (certificate: Certificate, key: Certificate.PrivateKey),
+        vendor: VendorName, lot: String, buyer: String?,
+        signer: (certificate: Certificate, key: Certificate.PrivateKey),
         progress: (@Sendable (Int, Int) -> Void)? = nil
     ) async throws -> Export {
         guard let vendorRecord = try await ecosystem.store.vendor(named: vendor),
@@ -47,7 +48,10 @@ public struct ManifestExporter: Sendable {
                 continue
             }
             let certificates = try await ecosystem.store.certificates(forDevice: device.id)
-            guard let record = certificates.last(where: { $0.status == .valid && $0.keyFingerprint == device.keyFingerprint })
+            guard
+                let record = certificates.last(where: {
+                    $0.status == .valid && $0.keyFingerprint == device.keyFingerprint
+                })
             else {
                 skipped[device.id] = device.state
                 continue

@@ -38,7 +38,8 @@ public struct ManifestImporter: Sendable {
                 .notFound,
                 "no owner '\(owner)' in this registry"
                     + (known.isEmpty
-                        ? "; add one with `fleetkey owner add NAME`" : "; owners here: \(known.joined(separator: ", "))"))
+                        ? "; add one with `fleetkey owner add NAME`"
+                        : "; owners here: \(known.joined(separator: ", "))"))
         }
         let digest = Hex.lower(SHA256.hash(data: bytes))
         if let earlier = try await store.importedManifest(digest: digest) {
@@ -52,7 +53,9 @@ public struct ManifestImporter: Sendable {
         let now = verifier.now
 
         // What the registry already knows about these keys and identities.
-        let fingerprints = outcome.entries.map { Hex.lower(SHA256.hash(data: $0.certificate.publicKey.subjectPublicKeyInfoDER)) }
+        let fingerprints = outcome.entries.map {
+            Hex.lower(SHA256.hash(data: $0.certificate.publicKey.subjectPublicKeyInfoDER))
+        }
         let byKey = Dictionary(grouping: try await store.devices(withKeys: fingerprints), by: \.keyFingerprint)
         let ids = outcome.entries.map { DeviceID(vendor: vendor, serial: $0.serial) }
         let known = Dictionary(uniqueKeysWithValues: try await store.devices(ids: ids).map { ($0.id, $0) })
@@ -63,7 +66,8 @@ public struct ManifestImporter: Sendable {
         var events: [LifecycleEvent] = []
         for (entry, (fingerprint, id)) in zip(outcome.entries, zip(fingerprints, ids)) {
             func problem(_ rule: String, _ detail: String) {
-                report.problems.append(.init(entry: entry.index, serial: entry.serial.value, rule: rule, detail: detail))
+                report.problems.append(
+                    .init(entry: entry.index, serial: entry.serial.value, rule: rule, detail: detail))
             }
             if let other = byKey[fingerprint]?.first(where: { $0.id != id }) {
                 problem("clone", "its public key is already held by device \(other.id) in this registry: a cloned key")

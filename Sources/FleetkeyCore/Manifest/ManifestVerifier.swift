@@ -151,7 +151,9 @@ public struct ManifestVerifier: Sendable {
     ) {
         let purposes = (try? signer.extensions.extendedKeyUsage).map { Array($0) } ?? []
         if !purposes.contains(ExtendedKeyUsage.Usage(oid: FleetkeyOID.documentSigning)) {
-            problem("the signer's certificate lacks extendedKeyUsage documentSigning (RFC 9336): it is not a manifest signer")
+            problem(
+                "the signer's certificate lacks extendedKeyUsage documentSigning (RFC 9336): it is not a manifest signer"
+            )
         }
         let organization = (try? SubjectName(signer.subject, field: "signer"))?.values(.organization).first
         if organization != vendor.value {
@@ -199,12 +201,18 @@ public struct ManifestVerifier: Sendable {
                     continue
                 }
                 guard crl.tbsCertList.nextUpdate >= now else {
-                    problem("the CRL of '\(certificate.issuer)' given is out of date (nextUpdate \(crl.tbsCertList.nextUpdate))")
+                    problem(
+                        "the CRL of '\(certificate.issuer)' given is out of date (nextUpdate \(crl.tbsCertList.nextUpdate))"
+                    )
                     return
                 }
                 covered = true
-                if crl.tbsCertList.revokedCertificates.contains(where: { $0.serial == Array(certificate.serialNumber.bytes) }) {
-                    problem("'\(certificate.subject)' (serial \(serial)) is revoked (listed in CRL \(crl.tbsCertList.crlNumber ?? 0))")
+                if crl.tbsCertList.revokedCertificates.contains(where: {
+                    $0.serial == Array(certificate.serialNumber.bytes)
+                }) {
+                    problem(
+                        "'\(certificate.subject)' (serial \(serial)) is revoked (listed in CRL \(crl.tbsCertList.crlNumber ?? 0))"
+                    )
                 }
             }
             if !covered && required {
@@ -226,14 +234,18 @@ public struct ManifestVerifier: Sendable {
             for lane in 0..<lanes {
                 let range = (lane * size)..<min(entries.count, (lane + 1) * size)
                 group.addTask {
-                    (lane, range.map { index in
-                        var problems: [ManifestReport.Problem] = []
-                        let entry = entries[index]
-                        let verified = checkEntry(entry, index: index, vendor: vendor, vendorCA: vendorCA) { rule, detail in
-                            problems.append(.init(entry: index, serial: entry.serial, rule: rule, detail: detail))
+                    (
+                        lane,
+                        range.map { index in
+                            var problems: [ManifestReport.Problem] = []
+                            let entry = entries[index]
+                            let verified = checkEntry(entry, index: index, vendor: vendor, vendorCA: vendorCA) {
+                                rule, detail in
+                                problems.append(.init(entry: index, serial: entry.serial, rule: rule, detail: detail))
+                            }
+                            return (verified, problems)
                         }
-                        return (verified, problems)
-                    })
+                    )
                 }
             }
             var byLane: [Int: [(VerifiedEntry?, [ManifestReport.Problem])]] = [:]
@@ -262,18 +274,22 @@ public struct ManifestVerifier: Sendable {
             }
         }
         if now < certificate.notValidBefore || now > certificate.notValidAfter {
-            problem("certificate", "the certificate is not valid now (\(certificate.notValidBefore) to \(certificate.notValidAfter))")
+            problem(
+                "certificate",
+                "the certificate is not valid now (\(certificate.notValidBefore) to \(certificate.notValidAfter))")
             good = false
         }
         let subject = try? SubjectName(certificate.subject, field: "certificate subject")
         if subject?.values(.serialNumber).first != entry.serial {
             problem(
                 "certificate",
-                "the certificate is for serialNumber=\(subject?.values(.serialNumber).first ?? "none"), not \(entry.serial)")
+                "the certificate is for serialNumber=\(subject?.values(.serialNumber).first ?? "none"), not \(entry.serial)"
+            )
             good = false
         }
         if subject?.values(.organization).first != vendor.value {
-            problem("vendor", "the certificate is for O=\(subject?.values(.organization).first ?? "none"), not \(vendor)")
+            problem(
+                "vendor", "the certificate is for O=\(subject?.values(.organization).first ?? "none"), not \(vendor)")
             good = false
         }
         let hardware = (try? certificate.extensions.subjectAlternativeNames)?.flatMap { $0 }

@@ -148,7 +148,8 @@ public struct RevocationNotice: Sendable, Hashable {
         let prefix = "certificate:"
         guard subject.hasPrefix(prefix), let slash = subject.lastIndex(of: "/") else { return nil }
         self.init(
-            sequence: sequence, issuer: String(subject[subject.index(subject.startIndex, offsetBy: prefix.count)..<slash]),
+            sequence: sequence,
+            issuer: String(subject[subject.index(subject.startIndex, offsetBy: prefix.count)..<slash]),
             serial: String(subject[subject.index(after: slash)...]))
     }
 }

@@ -38,7 +38,8 @@ public struct LotSummary: Sendable, Hashable {
     /// Owners its devices were shipped to, sorted.
     public var owners: [String]
 
-    public init(vendor: VendorName, lot: String, createdAt: Date, devicesByState: [DeviceState: Int], owners: [String]) {
+    public init(vendor: VendorName, lot: String, createdAt: Date, devicesByState: [DeviceState: Int], owners: [String])
+    {
         self.vendor = vendor
         self.lot = lot
         self.createdAt = createdAt

@@ -33,7 +33,9 @@ public struct CRLPublisher: Sendable {
         return published
     }
 
-    func publish(_ authority: CertificateAuthority, partition: Int, entries: [RevokedCertificate]) async throws -> PublishedCRL {
+    func publish(_ authority: CertificateAuthority, partition: Int, entries: [RevokedCertificate]) async throws
+        -> PublishedCRL
+    {
         for _ in 0..<3 {
             let number = (try await store.latestCRL(issuer: authority.id, partition: partition)?.number ?? 0) + 1
             let now = clock.now()
@@ -43,7 +45,8 @@ public struct CRLPublisher: Sendable {
                 nextUpdate: crl.tbsCertList.nextUpdate, der: try crl.derBytes())
             if try await store.publish(record) { return record }
         }
-        throw FleetkeyError(.conflict, "CRL for \(authority.id) partition \(partition) kept being published by another process")
+        throw FleetkeyError(
+            .conflict, "CRL for \(authority.id) partition \(partition) kept being published by another process")
     }
 
     /// Builds and signs one CRL from `entries` in the order given (the store returns them by serial).
@@ -54,7 +57,8 @@ public struct CRLPublisher: Sendable {
             authority.id == "root"
             ? Double(policy.revocation.rootCRLValidityDays) * 86_400 : Double(policy.revocation.crlValidityHours) * 3600
         var extensions = [
-            try Certificate.Extension(AuthorityKeyIdentifier(keyIdentifier: authority.info.keyIdentifier[...]), critical: false),
+            try Certificate.Extension(
+                AuthorityKeyIdentifier(keyIdentifier: authority.info.keyIdentifier[...]), critical: false),
             try TBSCertList.crlNumberExtension(number),
         ]
         if policy.crlPartitionCount(issuer: authority.id) > 1 {
@@ -65,9 +69,11 @@ public struct CRLPublisher: Sendable {
                 ).makeExtension())
         }
         let tbs = TBSCertList(
-            signature: try SignatureAlgorithmIdentifier(authority.keySpec.signatureAlgorithm), issuer: authority.certificate.subject,
+            signature: try SignatureAlgorithmIdentifier(authority.keySpec.signatureAlgorithm),
+            issuer: authority.certificate.subject,
             thisUpdate: now, nextUpdate: now.addingTimeInterval(validity),
             revokedCertificates: entries, extensions: extensions)
-        return try CertificateList(signing: tbs, with: authority.signingKey, algorithm: authority.keySpec.signatureAlgorithm)
+        return try CertificateList(
+            signing: tbs, with: authority.signingKey, algorithm: authority.keySpec.signatureAlgorithm)
     }
 }

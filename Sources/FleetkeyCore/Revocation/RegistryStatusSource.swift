@@ -17,7 +17,8 @@ public struct RegistryStatusSource: CertificateStatusSource {
         }
         switch (ref.status, ref.revocation) {
         case (.valid, _): return .good
-        case (.revoked, let info?): return .revoked(at: info.revokedAt, reason: info.reason, invalidityDate: info.invalidityDate)
+        case (.revoked, let info?):
+            return .revoked(at: info.revokedAt, reason: info.reason, invalidityDate: info.invalidityDate)
         case (.revoked, nil): return .revoked(at: .distantPast, reason: nil, invalidityDate: nil)
         }
     }

@@ -11,6 +11,8 @@ public struct RevocationInfo: Hashable, Sendable {
     public init(revokedAt: Date, reason: RevocationReason, invalidityDate: Date? = nil) {
         self.revokedAt = Date(timeIntervalSince1970: revokedAt.timeIntervalSince1970.rounded(.down))
         self.reason = reason
-        self.invalidityDate = invalidityDate.map { Date(timeIntervalSince1970: $0.timeIntervalSince1970.rounded(.down)) }
+        self.invalidityDate = invalidityDate.map {
+            Date(timeIntervalSince1970: $0.timeIntervalSince1970.rounded(.down))
+        }
     }
 }

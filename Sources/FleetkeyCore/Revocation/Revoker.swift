@@ -28,13 +28,15 @@ public struct Revoker: Sendable {
             let pending = refs.filter { $0.status == .valid }
             let now = clock.now()
             if let invalidityDate, invalidityDate > now {
-                throw FleetkeyError(.invalidArgument, "--invalidity-date is in the future; it must be when the key was compromised")
+                throw FleetkeyError(
+                    .invalidArgument, "--invalidity-date is in the future; it must be when the key was compromised")
             }
             let info = RevocationInfo(revokedAt: now, reason: reason, invalidityDate: invalidityDate)
             var transitions: [RevocationUnit.DeviceTransition] = []
             var seen = Set<DeviceID>()
             for ref in pending {
-                guard let device = ref.device, let state = ref.deviceState, !state.isTerminal, seen.insert(device).inserted
+                guard let device = ref.device, let state = ref.deviceState, !state.isTerminal,
+                    seen.insert(device).inserted
                 else { continue }
                 transitions.append(.init(device: device, from: state, to: try lifecycle.next(from: state, on: .revoke)))
             }
@@ -45,14 +47,16 @@ public struct Revoker: Sendable {
             }
             var events = pending.map { ref in
                 LifecycleEvent(
-                    at: now, actor: actor, action: "certificate.revoked", subject: "certificate:\(ref.issuer)/\(ref.serial)",
+                    at: now, actor: actor, action: "certificate.revoked",
+                    subject: "certificate:\(ref.issuer)/\(ref.serial)",
                     fromState: CertificateStatus.valid.rawValue, toState: CertificateStatus.revoked.rawValue,
                     detail: ["reason": reason.name, "target": target.description])
             }
             events += transitions.map { transition in
                 LifecycleEvent(
                     at: now, actor: actor, action: "device.revoked", subject: "device:\(transition.device)",
-                    fromState: transition.from.rawValue, toState: transition.to.rawValue, detail: ["reason": reason.name])
+                    fromState: transition.from.rawValue, toState: transition.to.rawValue,
+                    detail: ["reason": reason.name])
             }
             if let vendor {
                 events.append(
@@ -62,7 +66,8 @@ public struct Revoker: Sendable {
                         detail: ["reason": reason.name]))
             }
             let unit = RevocationUnit(
-                certificates: pending.map { .init(issuer: $0.issuer, serial: $0.serial) }, info: info, devices: transitions,
+                certificates: pending.map { .init(issuer: $0.issuer, serial: $0.serial) }, info: info,
+                devices: transitions,
                 vendor: vendor, events: events)
             do {
                 try await store.apply(unit)
@@ -84,24 +89,30 @@ public struct Revoker: Sendable {
             guard let bytes = Hex.decode(serial) else {
                 throw FleetkeyError(.invalidArgument, "--serial '\(serial)' is not hexadecimal")
             }
-            refs = try await store.certificateRefs(.certificate(issuer: issuer, serial: Hex.upper(bytes.drop { $0 == 0 })))
+            refs = try await store.certificateRefs(
+                .certificate(issuer: issuer, serial: Hex.upper(bytes.drop { $0 == 0 })))
             guard refs.count <= 1 else {
                 throw FleetkeyError(
                     .invalidArgument,
-                    "serial \(serial) was issued by several CAs (\(refs.map(\.issuer).joined(separator: ", "))); name one with --issuer")
+                    "serial \(serial) was issued by several CAs (\(refs.map(\.issuer).joined(separator: ", "))); name one with --issuer"
+                )
             }
         case .device(let serial, let vendor):
-            refs = try await store.certificateRefs(vendor.map { .device(DeviceID(vendor: $0, serial: serial)) } ?? .deviceSerial(serial))
+            refs = try await store.certificateRefs(
+                vendor.map { .device(DeviceID(vendor: $0, serial: serial)) } ?? .deviceSerial(serial))
             let vendors = Set(refs.compactMap { $0.device?.vendor })
             guard vendors.count <= 1 else {
                 throw FleetkeyError(
                     .invalidArgument,
-                    "device serial \(serial) exists for several vendors (\(vendors.map(\.value).sorted().joined(separator: ", "))); name one with --vendor-name")
+                    "device serial \(serial) exists for several vendors (\(vendors.map(\.value).sorted().joined(separator: ", "))); name one with --vendor-name"
+                )
             }
         case .lot(let name, let vendor):
             refs = try await store.certificateRefs(.lot(vendor: vendor, name: name))
         case .vendor(let name):
-            guard let vendor = try await store.vendor(named: name), let authority = try await store.authority(id: vendor.authorityID) else {
+            guard let vendor = try await store.vendor(named: name),
+                let authority = try await store.authority(id: vendor.authorityID)
+            else {
                 throw FleetkeyError(.notFound, "unknown vendor '\(name)'; see `fleetkey vendor list`")
             }
             let caSerial = try Certificate(derEncoded: authority.certificateDER).serialNumber.hexString

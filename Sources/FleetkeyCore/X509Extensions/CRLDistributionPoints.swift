@@ -40,6 +40,7 @@ public struct CRLDistributionPoints: DERImplicitlyTaggable, Hashable, Sendable, 
     public func makeCertificateExtension() throws -> Certificate.Extension {
         var serializer = DER.Serializer()
         try serializer.serialize(self)
-        return Certificate.Extension(oid: FleetkeyOID.crlDistributionPoints, critical: false, value: serializer.serializedBytes[...])
+        return Certificate.Extension(
+            oid: FleetkeyOID.crlDistributionPoints, critical: false, value: serializer.serializedBytes[...])
     }
 }

@@ -13,6 +13,7 @@ public struct OCSPNoCheck: Hashable, Sendable, CertificateExtensionConvertible {
     public func makeCertificateExtension() throws -> Certificate.Extension {
         var serializer = DER.Serializer()
         try serializer.serialize(ASN1Null())
-        return Certificate.Extension(oid: FleetkeyOID.ocspNoCheck, critical: false, value: serializer.serializedBytes[...])
+        return Certificate.Extension(
+            oid: FleetkeyOID.ocspNoCheck, critical: false, value: serializer.serializedBytes[...])
     }
 }

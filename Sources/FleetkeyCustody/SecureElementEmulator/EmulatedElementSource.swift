@@ -13,7 +13,9 @@ public struct EmulatedElementSource: SecureElementSource {
     public var description: String { "emulated secure elements in \(directory.path)" }
 
     public func existingElement(_ elementID: String) throws -> (any SecureElement)? {
-        guard FileManager.default.fileExists(atPath: SecureElementEmulator.fileURL(in: directory, elementID: elementID).path)
+        guard
+            FileManager.default.fileExists(
+                atPath: SecureElementEmulator.fileURL(in: directory, elementID: elementID).path)
         else { return nil }
         return try SecureElementEmulator.open(in: directory, elementID: elementID)
     }

@@ -224,7 +224,8 @@ public final class SecureElementEmulator: SecureElement, @unchecked Sendable {
             ".\(elementID).\(UUID().uuidString).tmp")
         let failure = FleetkeyError(
             .storage,
-            "cannot write the state of emulated secure element '\(elementID)' in \(temporary.deletingLastPathComponent().path)")
+            "cannot write the state of emulated secure element '\(elementID)' in \(temporary.deletingLastPathComponent().path)"
+        )
         let descriptor = Glibc.open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw failure }
         let written = data.withUnsafeBytes { buffer -> Bool in

@@ -1,8 +1,8 @@
 import Crypto
 import FleetkeyCore
 import Foundation
-import Synchronization
 import SwiftASN1
+import Synchronization
 import X509
 import _CryptoExtras
 
@@ -28,7 +28,8 @@ public final class SoftwareKeystore: KeyCustody {
                     + "(log2N \(ScryptCost.minimumLog2N)...\(ScryptCost.maximumLog2N))")
         }
         guard !passphrase.isEmpty else {
-            throw FleetkeyError(.keyAccessDenied, "the keystore passphrase is empty; set FLEETKEY_PASSPHRASE or type one")
+            throw FleetkeyError(
+                .keyAccessDenied, "the keystore passphrase is empty; set FLEETKEY_PASSPHRASE or type one")
         }
         self.directory = directory
         self.passphrase = passphrase
@@ -52,15 +53,19 @@ public final class SoftwareKeystore: KeyCustody {
         file.cipher.nonce = Data(box.nonce).base64EncodedString()
         file.cipher.sealed = (box.ciphertext + box.tag).base64EncodedString()
 
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
         let url = fileURL(label)
         guard !FileManager.default.fileExists(atPath: url.path) else {
-            throw FleetkeyError(.alreadyExists, "keystore already holds a key labelled '\(label)'; refusing to overwrite it")
+            throw FleetkeyError(
+                .alreadyExists, "keystore already holds a key labelled '\(label)'; refusing to overwrite it")
         }
-        guard FileManager.default.createFile(atPath: url.path, contents: try encoder.encode(file), attributes: [.posixPermissions: 0o600])
+        guard
+            FileManager.default.createFile(
+                atPath: url.path, contents: try encoder.encode(file), attributes: [.posixPermissions: 0o600])
         else {
             throw FleetkeyError(.storage, "cannot write keystore file \(url.path)")
         }
@@ -91,7 +96,8 @@ public final class SoftwareKeystore: KeyCustody {
         } catch {
             throw FleetkeyError(
                 .keyAccessDenied,
-                "cannot unlock key '\(label)': wrong passphrase (check FLEETKEY_PASSPHRASE), or its key file was altered")
+                "cannot unlock key '\(label)': wrong passphrase (check FLEETKEY_PASSPHRASE), or its key file was altered"
+            )
         }
         let spec = try KeySpec(policyName: file.algorithm)
         let key = try Self.privateKey(secret, spec: spec, label: label)
@@ -141,7 +147,8 @@ public final class SoftwareKeystore: KeyCustody {
         do {
             return try decoder.decode(KeystoreFile.self, from: data)
         } catch {
-            throw FleetkeyError(.keyAccessDenied, "keystore file for '\(label)' is damaged: it is not valid keystore JSON")
+            throw FleetkeyError(
+                .keyAccessDenied, "keystore file for '\(label)' is damaged: it is not valid keystore JSON")
         }
     }
 
@@ -157,13 +164,15 @@ public final class SoftwareKeystore: KeyCustody {
     static func checkLabel(_ label: String) throws {
         let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789-._")
         guard (1...100).contains(label.count), label.allSatisfy(allowed.contains), !label.hasPrefix(".") else {
-            throw FleetkeyError(.invalidArgument, "key label '\(label)' must be 1-100 lower-case letters, digits, '-', '.' or '_'")
+            throw FleetkeyError(
+                .invalidArgument, "key label '\(label)' must be 1-100 lower-case letters, digits, '-', '.' or '_'")
         }
     }
 
     static func label(of reference: String) throws -> String {
         guard reference.hasPrefix(referencePrefix) else {
-            throw FleetkeyError(.invalidArgument, "'\(reference)' is not a software keystore reference (keystore:<label>)")
+            throw FleetkeyError(
+                .invalidArgument, "'\(reference)' is not a software keystore reference (keystore:<label>)")
         }
         let label = String(reference.dropFirst(referencePrefix.count))
         try checkLabel(label)
@@ -187,7 +196,8 @@ public final class SoftwareKeystore: KeyCustody {
             return (Certificate.PrivateKey(key), Data(try Certificate.PrivateKey(key).serializeAsPEM().derBytes))
         case .rsa:
             guard [2048, 3072, 4096].contains(spec.bits) else {
-                throw FleetkeyError(.invalidArgument, "RSA keys are generated at 2048, 3072 or 4096 bits, not \(spec.bits)")
+                throw FleetkeyError(
+                    .invalidArgument, "RSA keys are generated at 2048, 3072 or 4096 bits, not \(spec.bits)")
             }
             let key = try _RSA.Signing.PrivateKey(keySize: .init(bitCount: spec.bits))
             return (Certificate.PrivateKey(key), key.derRepresentation)

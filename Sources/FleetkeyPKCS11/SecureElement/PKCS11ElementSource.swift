@@ -32,7 +32,8 @@ public final class PKCS11ElementSource: SecureElementSource {
         do {
             let (token, pin) = try connected()
             return try PKCS11SecureElement.open(on: token, pin: pin, elementID: elementID)
-        } catch let error as FleetkeyError where error.code == .notFound && error.reason.hasPrefix("no secure element") {
+        } catch let error as FleetkeyError where error.code == .notFound && error.reason.hasPrefix("no secure element")
+        {
             return nil
         }
     }

@@ -17,7 +17,9 @@ public struct StatusRoutes: Sendable {
     /// RFC 5019 §5: an OCSP request body is small; anything larger is refused before it is read.
     static let maximumRequestBytes = 16 * 1024
 
-    public init(ocsp: any OCSPAnswering, crls: CRLDistribution, store: any RegistryStore, metrics: PrometheusCollectorRegistry) {
+    public init(
+        ocsp: any OCSPAnswering, crls: CRLDistribution, store: any RegistryStore, metrics: PrometheusCollectorRegistry
+    ) {
         self.ocsp = ocsp
         self.crls = crls
         self.store = store
@@ -45,7 +47,8 @@ public struct StatusRoutes: Sendable {
         }
         router.get("/ca/:file") { _, context in
             let file = try context.parameters.require("file")
-            guard file.hasSuffix(".cer"), let authority = try await self.store.authority(id: String(file.dropLast(4))) else {
+            guard file.hasSuffix(".cer"), let authority = try await self.store.authority(id: String(file.dropLast(4)))
+            else {
                 throw HTTPError(.notFound, message: "no CA certificate named \(file)")
             }
             return Self.response(authority.certificateDER, contentType: "application/pkix-cert")
@@ -54,7 +57,8 @@ public struct StatusRoutes: Sendable {
 
     func answerPost(_ request: Request) async throws -> Response {
         guard request.headers[.contentType]?.lowercased().hasPrefix("application/ocsp-request") ?? true else {
-            throw HTTPError(.unsupportedMediaType, message: "OCSP requests are application/ocsp-request (RFC 6960 §A.1)")
+            throw HTTPError(
+                .unsupportedMediaType, message: "OCSP requests are application/ocsp-request (RFC 6960 §A.1)")
         }
         let body = try await request.body.collect(upTo: Self.maximumRequestBytes)
         return Self.ocspResponse(await ocsp.respond(to: Array(buffer: body)), cacheable: false)

@@ -27,7 +27,8 @@ public struct StatusRefreshService: Service {
     let issued = Gauge(label: "fleetkey_certificates_issued")
 
     public init(
-        store: any RegistryStore & RevocationStore, publisher: CRLPublisher, authorities: [String: CertificateAuthority],
+        store: any RegistryStore & RevocationStore, publisher: CRLPublisher,
+        authorities: [String: CertificateAuthority],
         distribution: CRLDistribution, ocsp: (any OCSPAnswering)?, clock: any WallClock = SystemWallClock(),
         logger: Logger, pollInterval: Duration = .milliseconds(250)
     ) {
@@ -47,7 +48,9 @@ public struct StatusRefreshService: Service {
             for crl in try await publisher.publish(authority) {
                 distribution.install(crl)
                 published.increment()
-                logger.info("published CRL", metadata: ["issuer": "\(id)", "partition": "\(crl.partition)", "number": "\(crl.number)"])
+                logger.info(
+                    "published CRL",
+                    metadata: ["issuer": "\(id)", "partition": "\(crl.partition)", "number": "\(crl.number)"])
             }
         }
     }
@@ -78,8 +81,10 @@ public struct StatusRefreshService: Service {
                 }
                 let now = clock.now()
                 let expiring = Set(
-                    distribution.all.filter { $0.nextUpdate.timeIntervalSince(now) < $0.nextUpdate.timeIntervalSince($0.thisUpdate) / 2 }
-                        .map(\.issuer))
+                    distribution.all.filter {
+                        $0.nextUpdate.timeIntervalSince(now) < $0.nextUpdate.timeIntervalSince($0.thisUpdate) / 2
+                    }
+                    .map(\.issuer))
                 if !expiring.isEmpty { try await republish(expiring) }
                 await ocsp?.refreshCache(expiringWithin: 600)
                 if now.timeIntervalSince(lastCount) > 5 {

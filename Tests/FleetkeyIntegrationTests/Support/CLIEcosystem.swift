@@ -47,7 +47,9 @@ final class CLIEcosystem {
     /// Registry counts used to prove that a refused request recorded nothing.
     func counts() async throws -> [Int] {
         let registry = try SQLiteRegistry(path: "\(dir)/registry.sqlite")
-        return [try await registry.certificateCount(issuer: nil), try await registry.events(subject: nil, limit: nil).count]
+        return [
+            try await registry.certificateCount(issuer: nil), try await registry.events(subject: nil, limit: nil).count,
+        ]
     }
 }
 

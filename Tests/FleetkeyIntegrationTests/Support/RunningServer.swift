@@ -9,7 +9,9 @@ final class RunningServer {
     let scheme: String
     var baseURL: String { "\(scheme)://127.0.0.1:\(port)" }
 
-    init(_ eco: CLIEcosystem, port requested: Int? = nil, arguments extra: [String] = [], healthCheck: [String] = []) throws {
+    init(_ eco: CLIEcosystem, port requested: Int? = nil, arguments extra: [String] = [], healthCheck: [String] = [])
+        throws
+    {
         scheme = extra.contains("--tls-cert") ? "https" : "http"
         port = requested ?? Int.random(in: 20_000...45_000)
         log = eco.root.appendingPathComponent("serve-\(port)-\(UUID().uuidString.prefix(6)).log")
@@ -26,7 +28,9 @@ final class RunningServer {
         try process.run()
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
-            if let health = try? Tools.run("curl", ["-sf"] + healthCheck + ["\(baseURL)/healthz"]), health.status == 0 { return }
+            if let health = try? Tools.run("curl", ["-sf"] + healthCheck + ["\(baseURL)/healthz"]), health.status == 0 {
+                return
+            }
             guard process.isRunning else { break }
             usleep(100_000)
         }

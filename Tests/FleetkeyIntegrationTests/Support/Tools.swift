@@ -16,7 +16,8 @@ enum Tools {
 
     /// The `fleetkey` binary: FLEETKEY_BIN (set by scripts/test), else the debug build.
     static var fleetkey: String {
-        ProcessInfo.processInfo.environment["FLEETKEY_BIN"] ?? packageRoot.appendingPathComponent(".build/debug/fleetkey").path
+        ProcessInfo.processInfo.environment["FLEETKEY_BIN"]
+            ?? packageRoot.appendingPathComponent(".build/debug/fleetkey").path
     }
 
     /// Where pkilint's commands are: FLEETKEY_VERIFIER_BIN (set by scripts/test), else scripts/setup-verifiers' venv.
