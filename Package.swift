@@ -43,11 +43,22 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The registry's operations and statements, written once for every SQL store; the stores only run them.
+        .target(
+            name: "FleetkeyRegistrySQL",
+            dependencies: [
+                "FleetkeyCore",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // The embedded registry: SQLite through GRDB, behind the core's RegistryStore protocol.
         .target(
             name: "FleetkeySQLite",
             dependencies: [
                 "FleetkeyCore",
+                "FleetkeyRegistrySQL",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "X509", package: "swift-certificates"),
             ],
@@ -58,7 +69,9 @@ let package = Package(
             name: "FleetkeyPostgres",
             dependencies: [
                 "FleetkeyCore",
+                "FleetkeyRegistrySQL",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Logging", package: "swift-log"),
@@ -142,6 +155,7 @@ let package = Package(
             name: "FleetkeyTesting",
             dependencies: [
                 "FleetkeyCore",
+                "FleetkeySQLite",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),

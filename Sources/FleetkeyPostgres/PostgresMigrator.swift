@@ -53,6 +53,7 @@ enum PostgresMigrator {
                 for statement in migration.statements {
                     try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                 }
+                try await migration.dataStep?(connection, logger)
                 try await connection.query(
                     "INSERT INTO fleetkey_migrations (name, position) VALUES (\(migration.name), \(position))",
                     logger: logger)

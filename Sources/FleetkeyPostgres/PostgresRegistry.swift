@@ -1,4 +1,5 @@
 import FleetkeyCore
+import FleetkeyRegistrySQL
 import Foundation
 import Logging
 import PostgresNIO
@@ -22,7 +23,7 @@ import Synchronization
 ///
 /// When the database cannot be reached, or dies during a transaction, operations fail with `.storage` and a
 /// message naming the server (never the password); nothing is reported as recorded unless `COMMIT` succeeded.
-public final class PostgresRegistry: RegistryStore, Service {
+public final class PostgresRegistry: Service {
     /// Where the registry is; printable (it holds no password).
     public let location: PostgresLocation
     let client: PostgresClient
@@ -234,7 +235,7 @@ public final class PostgresRegistry: RegistryStore, Service {
                     }
                 }
                 switch error {
-                case is FleetkeyError, is DuplicateSerialError: throw error
+                case _ where isRegistryOutcome(error): throw error
                 case _ where PostgresFailure.isUnavailability(error):
                     throw Self.lostConnection(location, error, "during the transaction")
                 default:

@@ -1,3 +1,9 @@
+import FleetkeyRegistrySQL
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+
 /// The registry schema on PostgreSQL as named, ordered migrations: the same logical schema as the SQLite
 /// registry's (`FleetkeySQLite/RegistrySchema.swift`), table for table, constraint for constraint, index for index.
 ///
@@ -11,6 +17,8 @@ enum PostgresRegistrySchema {
     struct Migration: Sendable {
         var name: String
         var statements: [String]
+        /// Work in Swift after the statements, in the same transaction: filling a new column from stored DER.
+        var dataStep: (@Sendable (PostgresConnection, Logger) async throws -> Void)? = nil
     }
 
     /// The table that records which migrations a database has had.
@@ -189,5 +197,72 @@ enum PostgresRegistrySchema {
                 "DROP INDEX devices_by_key",
                 "CREATE UNIQUE INDEX devices_by_key ON devices (key_fingerprint)",
             ]),
+        Migration(
+            name: "v5-fail-closed",
+            statements: [
+                // The database itself refuses values Fleetkey does not know. These lists are v5's and are never
+                // edited: a later value comes with a later migration.
+                """
+                ALTER TABLE certificates ADD CONSTRAINT certificates_status_known
+                    CHECK (status IN ('valid', 'revoked'))
+                """,
+                """
+                ALTER TABLE certificates ADD CONSTRAINT certificates_reason_known
+                    CHECK (revocation_reason IN (0, 1, 2, 3, 4, 5, 6, 8, 9, 10))
+                """,
+                """
+                ALTER TABLE certificates ADD CONSTRAINT certificates_revocation_consistent
+                    CHECK ((status = 'valid') = (revoked_at IS NULL AND revocation_reason IS NULL))
+                """,
+                """
+                ALTER TABLE devices ADD CONSTRAINT devices_state_known CHECK (state IN ('generated', 'provisioned',
+                    'shipped', 'commissioned', 'active', 'suspended', 'revoked', 'decommissioned'))
+                """,
+                """
+                ALTER TABLE keys ADD CONSTRAINT keys_custody_known
+                    CHECK (custody IN ('external', 'software-keystore', 'pkcs11', 'secure-element'))
+                """,
+                "ALTER TABLE vendors ADD CONSTRAINT vendors_state_known CHECK (state IN ('active', 'revoked'))",
+                """
+                ALTER TABLE events ADD CONSTRAINT events_action_known CHECK (action IN ('ecosystem.created',
+                    'trust-anchor.added', 'vendor.admitted', 'vendor.revoked', 'owner.added', 'certificate.issued',
+                    'certificate.revoked', 'device.registered', 'device.provisioned', 'device.shipped',
+                    'device.revoked', 'manifest.imported'))
+                """,
+                "CREATE UNIQUE INDEX authorities_one_root ON authorities (kind) WHERE kind = 'root'",
+                // Each certificate's CRL scope, recorded at issuance (-1: the complete CRL; k: partition k).
+                "ALTER TABLE certificates ADD COLUMN crl_partition integer",
+                "CREATE INDEX certificates_by_crl_scope ON certificates (issuer, crl_partition, not_after)",
+            ],
+            dataStep: backfillCRLScopes),
     ]
+
+    /// v5's data: each existing certificate's CRL scope from its own cRLDistributionPoint, and published CRLs
+    /// renumbered by the scope their issuingDistributionPoint names (before v5, partition 0 meant both the complete
+    /// CRL and `-p0`). Certificates are read in pages, so any registry size fits in memory.
+    @Sendable
+    static func backfillCRLScopes(_ connection: PostgresConnection, _ logger: Logger) async throws {
+        var after: Int64 = 0
+        while true {
+            let page = try await connection.query(
+                "SELECT id, issuer, der FROM certificates WHERE id > \(after) ORDER BY id LIMIT 5000", logger: logger
+            ).collect()
+            guard !page.isEmpty else { break }
+            for row in page {
+                let (id, issuer, der) = try row.decode((Int64, String, ByteBuffer).self)
+                let scope = try RegistryBackfill.crlScope(certificateDER: Array(der.readableBytesView), issuer: issuer)
+                try await connection.query(
+                    "UPDATE certificates SET crl_partition = \(scope.map(Int32.init)) WHERE id = \(id)", logger: logger)
+                after = id
+            }
+        }
+        for row in try await connection.query("SELECT issuer, partition, der FROM crls", logger: logger).collect() {
+            let (issuer, partition, der) = try row.decode((String, Int32, ByteBuffer).self)
+            let scope = try RegistryBackfill.crlScope(crlDER: Array(der.readableBytesView), issuer: issuer)
+            try await connection.query(
+                """
+                UPDATE crls SET partition = \(Int32(scope)) WHERE issuer = \(issuer) AND partition = \(partition)
+                """, logger: logger)
+        }
+    }
 }

@@ -1,3 +1,6 @@
+import FleetkeyCore
+import FleetkeyRegistrySQL
+import Foundation
 import GRDB
 
 /// The registry schema as named, ordered migrations (GRDB `DatabaseMigrator`).
@@ -146,6 +149,154 @@ enum RegistrySchema {
                     CREATE UNIQUE INDEX devices_by_key ON devices(key_fingerprint);
                     """)
         }
+        migrator.registerMigration("v5-fail-closed") { db in
+            try failClosed(db)
+        }
         return migrator
+    }
+
+    /// v5: the database itself refuses values Fleetkey does not know, and each certificate records its CRL scope.
+    ///
+    /// SQLite cannot add a CHECK constraint to a table, so the tables with enumerated columns are rebuilt the way
+    /// SQLite documents (create the new table, copy, drop the old, rename; foreign keys are off while GRDB migrates
+    /// and checked at the end). The lists below are the values of v5 and are never edited: a later value comes with
+    /// a later migration.
+    static func failClosed(_ db: Database) throws {
+        try rebuild(
+            "vendors", db,
+            columns: """
+                name TEXT PRIMARY KEY,
+                authority_id TEXT NOT NULL UNIQUE REFERENCES authorities(id),
+                state TEXT NOT NULL CHECK (state IN ('active', 'revoked')),
+                created_at REAL NOT NULL
+                """, copy: "name, authority_id, state, created_at", indexes: [])
+        try rebuild(
+            "keys", db,
+            columns: """
+                fingerprint TEXT PRIMARY KEY,
+                spki BLOB NOT NULL,
+                algorithm TEXT NOT NULL,
+                custody TEXT NOT NULL CHECK (custody IN ('external', 'software-keystore', 'pkcs11', 'secure-element')),
+                location TEXT,
+                created_at REAL NOT NULL
+                """, copy: "fingerprint, spki, algorithm, custody, location, created_at", indexes: [],
+            withoutRowID: true)
+        try rebuild(
+            "devices", db,
+            columns: """
+                id INTEGER PRIMARY KEY,
+                vendor TEXT NOT NULL REFERENCES vendors(name),
+                serial TEXT NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('generated', 'provisioned', 'shipped', 'commissioned', 'active',
+                    'suspended', 'revoked', 'decommissioned')),
+                lot TEXT,
+                key_fingerprint TEXT NOT NULL REFERENCES keys(fingerprint),
+                hw_type TEXT,
+                hw_serial BLOB,
+                created_at REAL NOT NULL,
+                updated_at REAL NOT NULL,
+                attestation BLOB,
+                attestation_key BLOB,
+                owner TEXT REFERENCES owners(name)
+                """,
+            copy: """
+                id, vendor, serial, state, lot, key_fingerprint, hw_type, hw_serial, created_at, updated_at,
+                attestation, attestation_key, owner
+                """,
+            indexes: [
+                "CREATE UNIQUE INDEX devices_by_serial ON devices(serial, vendor)",
+                "CREATE UNIQUE INDEX devices_by_key ON devices(key_fingerprint)",
+                "CREATE INDEX devices_by_lot ON devices(vendor, lot)",
+            ])
+        try rebuild(
+            "certificates", db,
+            columns: """
+                id INTEGER PRIMARY KEY,
+                issuer TEXT NOT NULL REFERENCES authorities(id),
+                serial TEXT NOT NULL,
+                profile TEXT NOT NULL,
+                subject TEXT NOT NULL,
+                not_before REAL NOT NULL,
+                not_after REAL NOT NULL,
+                key_fingerprint TEXT NOT NULL REFERENCES keys(fingerprint),
+                device_vendor TEXT,
+                device_serial TEXT,
+                der BLOB NOT NULL,
+                status TEXT NOT NULL CHECK (status IN ('valid', 'revoked')),
+                issued_at REAL NOT NULL,
+                revoked_at REAL,
+                revocation_reason INTEGER CHECK (revocation_reason IN (0, 1, 2, 3, 4, 5, 6, 8, 9, 10)),
+                invalidity_date REAL,
+                crl_partition INTEGER,
+                CHECK ((status = 'valid') = (revoked_at IS NULL AND revocation_reason IS NULL))
+                """,
+            copy: """
+                id, issuer, serial, profile, subject, not_before, not_after, key_fingerprint, device_vendor,
+                device_serial, der, status, issued_at, revoked_at, revocation_reason, invalidity_date
+                """,
+            indexes: [
+                "CREATE UNIQUE INDEX certificates_by_issuer_serial ON certificates(issuer, serial)",
+                "CREATE INDEX certificates_by_serial ON certificates(serial)",
+                "CREATE INDEX certificates_by_device ON certificates(device_serial, device_vendor)",
+                "CREATE INDEX certificates_by_not_after ON certificates(not_after)",
+                "CREATE INDEX certificates_revoked ON certificates(issuer, serial) WHERE status = 'revoked'",
+                "CREATE INDEX certificates_by_crl_scope ON certificates(issuer, crl_partition, not_after)",
+            ])
+        try rebuild(
+            "events", db,
+            columns: """
+                sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+                at REAL NOT NULL,
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL CHECK (action IN ('ecosystem.created', 'trust-anchor.added', 'vendor.admitted',
+                    'vendor.revoked', 'owner.added', 'certificate.issued', 'certificate.revoked', 'device.registered',
+                    'device.provisioned', 'device.shipped', 'device.revoked', 'manifest.imported')),
+                subject TEXT NOT NULL,
+                from_state TEXT,
+                to_state TEXT,
+                detail TEXT NOT NULL
+                """, copy: "sequence, at, actor, action, subject, from_state, to_state, detail",
+            indexes: [
+                "CREATE INDEX events_by_subject ON events(subject)",
+                "CREATE INDEX events_by_action ON events(action, sequence)",
+                """
+                CREATE TRIGGER events_are_append_only_update BEFORE UPDATE ON events
+                    BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END
+                """,
+                """
+                CREATE TRIGGER events_are_append_only_delete BEFORE DELETE ON events
+                    BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END
+                """,
+            ])
+        try db.execute(sql: "CREATE UNIQUE INDEX authorities_one_root ON authorities(kind) WHERE kind = 'root'")
+        try backfillCRLScopes(db)
+    }
+
+    /// Rebuilds `table` with new column definitions, copying `copy` columns across, then its indexes and triggers.
+    private static func rebuild(
+        _ table: String, _ db: Database, columns: String, copy: String, indexes: [String], withoutRowID: Bool = false
+    ) throws {
+        try db.execute(sql: "CREATE TABLE \(table)_v5 (\(columns))" + (withoutRowID ? " WITHOUT ROWID" : ""))
+        try db.execute(sql: "INSERT INTO \(table)_v5 (\(copy)) SELECT \(copy) FROM \(table)")
+        try db.execute(sql: "DROP TABLE \(table)")
+        try db.execute(sql: "ALTER TABLE \(table)_v5 RENAME TO \(table)")
+        for index in indexes { try db.execute(sql: index) }
+    }
+
+    /// Records each certificate's CRL scope from its own cRLDistributionPoint, and renumbers published CRLs by the
+    /// scope their issuingDistributionPoint names (before v5, partition 0 meant both the complete CRL and `-p0`).
+    private static func backfillCRLScopes(_ db: Database) throws {
+        let certificates = try Row.fetchCursor(db, sql: "SELECT id, issuer, der FROM certificates")
+        let update = try db.makeStatement(sql: "UPDATE certificates SET crl_partition = ? WHERE id = ?")
+        while let row = try certificates.next() {
+            let scope = try RegistryBackfill.crlScope(certificateDER: Array(row["der"] as Data), issuer: row["issuer"])
+            try update.execute(arguments: [scope, row["id"] as Int64])
+        }
+        for row in try Row.fetchAll(db, sql: "SELECT issuer, partition, der FROM crls") {
+            let scope = try RegistryBackfill.crlScope(crlDER: Array(row["der"] as Data), issuer: row["issuer"])
+            try db.execute(
+                sql: "UPDATE crls SET partition = ? WHERE issuer = ? AND partition = ?",
+                arguments: [scope, row["issuer"] as String, row["partition"] as Int64])
+        }
     }
 }

@@ -36,15 +36,6 @@ public final class InMemoryKeyCustody: KeyCustody {
         return key
     }
 
-    /// The key as PKCS#8 PEM, for handing a throwaway key to a peer tool (openssl) in a benchmark or test.
-    /// Exists only here, in the test-support custody; real custodies never export a private key.
-    public func exportedPEMForBenchmark(_ reference: String) throws -> String {
-        guard let key = keys.withLock({ $0[reference] }) else {
-            throw FleetkeyError(.notFound, "no key \(reference) in memory custody")
-        }
-        return try key.serializeAsPEM().pemString
-    }
-
     public func destroyKey(_ reference: String) async throws {
         keys.withLock { _ = $0.removeValue(forKey: reference) }
     }

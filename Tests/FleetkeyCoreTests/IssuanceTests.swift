@@ -40,8 +40,9 @@ struct IssuanceTests {
             DeviceID(vendor: try VendorName("Acme"), serial: try DeviceSerial("SN-1")))
         #expect(device?.state == .provisioned)
         #expect(device?.lot == "LOT-1")
-        let actions = try await world.registry.events(subject: "device:Acme/SN-1", limit: nil).map(\.action)
-        #expect(actions == ["device.registered", "device.provisioned"])
+        let actions = try await world.registry.events(subject: .device(try #require(device).id), limit: nil)
+            .map(\.action)
+        #expect(actions == [.deviceRegistered, .deviceProvisioned])
     }
 
     @Test("a request whose signature does not verify fails proof of possession, and nothing is recorded")

@@ -181,7 +181,9 @@ struct ServeTests {
             directory: URL(fileURLWithPath: "\(eco.dir)/keys"), passphrase: Passphrase(CLIEcosystem.passphrase),
             cost: ScryptCost(log2N: 14))
         let policy = try EcosystemPolicy.decode(try Data(contentsOf: URL(fileURLWithPath: "\(eco.dir)/policy.json")))
-        let ecosystem = Ecosystem(policy: policy, store: registry, custody: keystore, actor: "test")
+        let ecosystem = Ecosystem(
+            policy: policy, store: registry, custody: keystore, clock: SystemWallClock(), random: SystemRandomSource(),
+            actor: "test")
         let authority = try await ecosystem.vendorAuthority(try VendorName("Acme"))
         var serials: [String] = []
         for index in 0..<1000 {

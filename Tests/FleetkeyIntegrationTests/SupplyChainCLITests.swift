@@ -51,7 +51,8 @@ struct SupplyChainCLITests {
             try eco.fleetkey(["owner", "init", "--dir", owner, "--name", "Globex-Ops", "--trust-anchor", eco.rootPEM]))
         #expect(!FileManager.default.fileExists(atPath: "\(owner)/keys"))
         let importArguments = [
-            "manifest", "import", manifest, "--dir", owner, "--crl", eco.file("crl/vendor-acme.crl"), "--json",
+            "manifest", "import", manifest, "--dir", owner, "--crl", eco.file("crl/vendor-acme.crl"), "--crl",
+            eco.file("crl/root.crl"), "--json",
         ]
         let imported = try eco.fleetkey(importArguments)
         expectSuccess(imported)

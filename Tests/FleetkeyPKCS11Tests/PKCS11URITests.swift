@@ -1,4 +1,5 @@
 import FleetkeyCore
+import FleetkeyTesting
 import Foundation
 import Testing
 

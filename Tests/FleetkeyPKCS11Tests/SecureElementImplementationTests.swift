@@ -2,6 +2,7 @@ import CPKCS11
 import Crypto
 import FleetkeyCore
 import FleetkeyCustody
+import FleetkeyTesting
 import Foundation
 import Testing
 import X509

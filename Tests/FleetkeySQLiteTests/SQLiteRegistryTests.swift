@@ -1,4 +1,5 @@
 import FleetkeySQLite
+import FleetkeyTesting
 import Testing
 
 /// What is particular to SQLite. Everything a registry store must do is checked against SQLite and PostgreSQL alike
@@ -11,12 +12,12 @@ struct SQLiteRegistryTests {
         let registry = try SQLiteRegistry(path: directory.path("registry.sqlite"))
         #expect(
             try registry.appliedMigrations() == [
-                "v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key",
+                "v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key", "v5-fail-closed",
             ])
         // Reopening applies nothing twice.
         #expect(
             try SQLiteRegistry(path: directory.path("registry.sqlite")).appliedMigrations() == [
-                "v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key",
+                "v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key", "v5-fail-closed",
             ])
     }
 }

@@ -1,5 +1,6 @@
 import FleetkeyCore
 import FleetkeyCustody
+import FleetkeyTesting
 import Foundation
 import SwiftASN1
 import Testing

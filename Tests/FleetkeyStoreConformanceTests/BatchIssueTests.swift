@@ -1,5 +1,6 @@
 import FleetkeyCore
 import FleetkeyPostgres
+import FleetkeyTesting
 import Foundation
 import SwiftASN1
 import Testing

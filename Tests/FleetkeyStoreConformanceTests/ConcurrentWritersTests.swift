@@ -11,7 +11,7 @@ struct ConcurrentWritersTests {
     static func secondProcess(_ world: ThrowawayEcosystem, store: any RegistryStore) -> Ecosystem {
         Ecosystem(
             policy: world.ecosystem.policy, store: store, custody: world.ecosystem.custody, clock: world.clock,
-            actor: "test-2")
+            random: SystemRandomSource(), actor: "test-2")
     }
 
     @Test(
@@ -51,8 +51,8 @@ struct ConcurrentWritersTests {
             #expect(try await registry.certificateCount(issuer: "vendor-acme") == total + 2)
             #expect(try await registry.devices(matching: DeviceFilter(lot: "C")).count == total)
             let events = try await registry.events(subject: nil, limit: nil)
-            #expect(events.filter { $0.action == "certificate.issued" }.count == total + 4)
-            #expect(events.filter { $0.action == "device.provisioned" }.count == total)
+            #expect(events.filter { $0.action == .certificateIssued }.count == total + 4)
+            #expect(events.filter { $0.action == .deviceProvisioned }.count == total)
             #expect(events.count == 6 + 3 * total)
             let sequences = events.compactMap(\.sequence)
             #expect(Set(sequences).count == events.count && sequences == sequences.sorted())
@@ -85,20 +85,23 @@ struct ConcurrentWritersTests {
                         var device = issued.device
                         device.state = targets[writer]
                         let unit = IssuanceUnit(
+                            issuer: authority.issuing,
                             certificate: CertificateRecord(
                                 issuer: "vendor-acme", serial: String(format: "7E%02X%02X", index, writer),
                                 profile: "device-identity", subject: "O=Acme", notBefore: world.clock.now(),
                                 notAfter: world.clock.now(), keyFingerprint: issued.device.keyFingerprint,
-                                device: issued.device.id, der: [0x30, 0x00], status: .valid, issuedAt: world.clock.now()
-                            ),
+                                device: issued.device.id, der: [0x30, 0x00], status: .valid,
+                                issuedAt: world.clock.now(),
+                                crlScope: .complete),
                             key: KeyRecord(
                                 fingerprint: issued.device.keyFingerprint, subjectPublicKeyInfo: [], algorithm: .p256,
-                                custody: .external, location: nil),
+                                custody: .external, location: nil, createdAt: world.clock.now()),
                             device: DeviceChange(device: device, expectedState: .provisioned),
                             events: [
                                 LifecycleEvent(
-                                    at: world.clock.now(), actor: "writer-\(writer)", action: "device.changed",
-                                    subject: "device:\(issued.device.id)", fromState: "provisioned",
+                                    at: world.clock.now(), actor: "writer-\(writer)",
+                                    action: targets[writer] == .shipped ? .deviceShipped : .deviceRevoked,
+                                    subject: .device(issued.device.id), fromState: "provisioned",
                                     toState: targets[writer].rawValue)
                             ])
                         let store = stores[writer]
@@ -122,8 +125,8 @@ struct ConcurrentWritersTests {
                     "the loser gets a conflict: \(String(describing: loserError))")
                 #expect((loserError as? FleetkeyError)?.reason.contains("another process changed it first") == true)
                 #expect(try await stores[0].device(issued.device.id)?.state == targets[winner])
-                let changes = try await stores[1].events(subject: "device:\(issued.device.id)", limit: nil)
-                    .filter { $0.action == "device.changed" }
+                let changes = try await stores[1].events(subject: .device(issued.device.id), limit: nil)
+                    .filter { $0.actor.hasPrefix("writer-") }
                 #expect(changes.map(\.actor) == ["writer-\(winner)"])
                 #expect(try await stores[1].certificates(forDevice: issued.device.id).count == 2)
             }
@@ -164,8 +167,8 @@ struct ConcurrentWritersTests {
                 let device = DeviceID(vendor: try VendorName("Acme"), serial: try DeviceSerial(serial))
                 #expect(try await subject.store.certificates(forDevice: device).count == 1)
                 #expect(
-                    try await subject.store.events(subject: "device:\(device)", limit: nil).map(\.action)
-                        == ["device.registered", "device.provisioned"])
+                    try await subject.store.events(subject: .device(device), limit: nil).map(\.action)
+                        == [.deviceRegistered, .deviceProvisioned])
             }
         }
     }

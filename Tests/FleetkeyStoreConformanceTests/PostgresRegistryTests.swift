@@ -38,17 +38,17 @@ struct PostgresRegistryTests {
         #expect(try await registry.appliedMigrations() == [])
         #expect(
             try await registry.migrate() == [
-                "v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key",
+                "v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key", "v5-fail-closed",
             ])
         #expect(
             try await registry.appliedMigrations() == [
-                "v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key",
+                "v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key", "v5-fail-closed",
             ])
         #expect(
             try await registry.migrate() == [
-                "v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key",
+                "v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key", "v5-fail-closed",
             ])
-        #expect(try await TestPostgres.integer("SELECT count(*) FROM fleetkey_migrations", on: location) == 4)
+        #expect(try await TestPostgres.integer("SELECT count(*) FROM fleetkey_migrations", on: location) == 5)
         await registry.shutdown()
         await TestPostgres.dropDatabase(location)
     }
@@ -69,8 +69,10 @@ struct PostgresRegistryTests {
             return try await group.reduce(into: []) { $0.append($1) }
         }
         #expect(
-            results.allSatisfy { $0 == ["v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key"] })
-        #expect(try await TestPostgres.integer("SELECT count(*) FROM fleetkey_migrations", on: location) == 4)
+            results.allSatisfy {
+                $0 == ["v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key", "v5-fail-closed"]
+            })
+        #expect(try await TestPostgres.integer("SELECT count(*) FROM fleetkey_migrations", on: location) == 5)
         for registry in registries { await registry.shutdown() }
         await TestPostgres.dropDatabase(location)
     }

@@ -37,7 +37,7 @@ struct RegistryConformanceTests {
             #expect(try await registry.certificateCount(issuer: "vendor-acme") == 2002)
             #expect(try await registry.devices(matching: DeviceFilter(lot: "L1")).count == 2000)
             let issuedEvents = try await registry.events(subject: nil, limit: nil).filter {
-                $0.action == "certificate.issued"
+                $0.action == .certificateIssued
             }
             #expect(issuedEvents.count == 2000 + 4)
         }
@@ -84,16 +84,15 @@ struct RegistryConformanceTests {
                 .init(csr: try ThrowawayEcosystem.deviceRequest(vendor: "Acme", serial: "D1").der), by: authority)
             var copy = issued.record
             copy.device = nil
-            let key = KeyRecord(
-                fingerprint: issued.record.keyFingerprint, subjectPublicKeyInfo: [], algorithm: .p256,
-                custody: .external,
-                location: nil)
             let eventsBefore = try await registry.events(subject: nil, limit: nil).count
             await #expect(throws: DuplicateSerialError.self) {
                 try await registry.record(
-                    IssuanceUnit(
-                        certificate: copy, key: key, device: nil,
-                        events: [LifecycleEvent(at: Date(), actor: "t", action: "certificate.issued", subject: "x")]))
+                    world.forgedIssuance(
+                        copy,
+                        events: [
+                            world.event(.certificateIssued, .certificate(issuer: copy.issuer, serial: copy.serial))
+                        ],
+                        by: authority))
             }
             #expect(try await registry.certificateCount(issuer: "vendor-acme") == 3)
             // The whole unit was rolled back, its event too.
@@ -101,7 +100,8 @@ struct RegistryConformanceTests {
             // The same serial under another issuer is a different certificate (serials are unique per issuer).
             var otherIssuer = copy
             otherIssuer.issuer = "root"
-            try await registry.record(IssuanceUnit(certificate: otherIssuer, key: key, device: nil, events: []))
+            try await registry.record(
+                world.forgedIssuance(otherIssuer, by: try await world.ecosystem.rootAuthority()))
             #expect(
                 try await registry.certificates(serial: copy.serial).map(\.issuer).sorted() == ["root", "vendor-acme"])
             #expect(try await registry.certificates(serial: copy.serial.lowercased()).count == 2)
@@ -122,17 +122,12 @@ struct RegistryConformanceTests {
             stale.state = .shipped
             var certificate = issued.record
             certificate.serial = "7F00"
-            let key = KeyRecord(
-                fingerprint: issued.record.keyFingerprint, subjectPublicKeyInfo: [], algorithm: .p256,
-                custody: .external,
-                location: nil)
             let eventsBefore = try await registry.events(subject: nil, limit: nil).count
             await #expect(throws: FleetkeyError(.conflict, "")) {
                 try await registry.record(
-                    IssuanceUnit(
-                        certificate: certificate, key: key,
-                        device: DeviceChange(device: stale, expectedState: .generated),
-                        events: [LifecycleEvent(at: Date(), actor: "t", action: "x", subject: "device:Acme/D2")]))
+                    world.forgedIssuance(
+                        certificate, device: DeviceChange(device: stale, expectedState: .generated),
+                        events: [world.event(.deviceShipped, .device(stale.id))], by: authority))
             }
             #expect(try await registry.certificate(issuer: "vendor-acme", serial: "7F00") == nil)
             #expect(try await registry.events(subject: nil, limit: nil).count == eventsBefore)
@@ -140,10 +135,9 @@ struct RegistryConformanceTests {
 
             // From the state it really is in, the same change applies.
             try await registry.record(
-                IssuanceUnit(
-                    certificate: certificate, key: key,
-                    device: DeviceChange(device: stale, expectedState: .provisioned),
-                    events: [LifecycleEvent(at: Date(), actor: "t", action: "x", subject: "device:Acme/D2")]))
+                world.forgedIssuance(
+                    certificate, device: DeviceChange(device: stale, expectedState: .provisioned),
+                    events: [world.event(.deviceShipped, .device(stale.id))], by: authority))
             #expect(try await registry.device(issued.device.id)?.state == .shipped)
             #expect(try await registry.events(subject: nil, limit: nil).count == eventsBefore + 1)
         }
@@ -161,16 +155,10 @@ struct RegistryConformanceTests {
                 .init(csr: try ThrowawayEcosystem.deviceRequest(vendor: "Acme", serial: "D3").der), by: authority)
             var certificate = issued.record
             certificate.serial = "7F01"
-            let key = KeyRecord(
-                fingerprint: issued.record.keyFingerprint, subjectPublicKeyInfo: [], algorithm: .p256,
-                custody: .external,
-                location: nil)
             let conflict = await #expect(throws: FleetkeyError(.conflict, "")) {
                 try await registry.record(
-                    IssuanceUnit(
-                        certificate: certificate, key: key,
-                        device: DeviceChange(device: issued.device, expectedState: nil),
-                        events: []))
+                    world.forgedIssuance(
+                        certificate, device: DeviceChange(device: issued.device, expectedState: nil), by: authority))
             }
             #expect(conflict?.reason.contains("Acme/D3") == true)
             #expect(try await registry.certificate(issuer: "vendor-acme", serial: "7F01") == nil)
@@ -313,43 +301,39 @@ struct RegistryConformanceTests {
                 sequences.count == all.count && sequences == sequences.sorted()
                     && Set(sequences).count == sequences.count)
             #expect(
-                all.map(\.action) == [
+                all.map(\.action.rawValue) == [
                     "ecosystem.created", "certificate.issued", "vendor.admitted", "certificate.issued",
                     "certificate.issued",
                     "certificate.issued", "device.registered", "certificate.issued", "device.provisioned",
                 ])
-            let deviceEvents = try await registry.events(subject: "device:Acme/E-1", limit: nil)
-            #expect(deviceEvents.map(\.action) == ["device.registered", "device.provisioned"])
+            let deviceEvents = try await registry.events(subject: .device(issued.device.id), limit: nil)
+            #expect(deviceEvents.map(\.action) == [.deviceRegistered, .deviceProvisioned])
             #expect(deviceEvents.last?.fromState == "generated" && deviceEvents.last?.toState == "provisioned")
             #expect(deviceEvents.last?.detail == ["certificate": issued.record.serial])
             #expect(deviceEvents.last?.at == world.clock.now())
             #expect(
                 try await registry.events(subject: nil, limit: 2).map(\.action) == [
-                    "ecosystem.created", "certificate.issued",
+                    .ecosystemCreated, .certificateIssued,
                 ])
-            #expect(try await registry.events(subject: "device:Acme/NONE", limit: nil).isEmpty)
+            #expect(
+                try await registry.events(
+                    subject: .device(DeviceID(vendor: try VendorName("Acme"), serial: try DeviceSerial("NONE"))),
+                    limit: nil
+                ).isEmpty)
 
             // Details with characters JSON must escape survive the round trip.
             let detail = [
                 "quote": "say \"hi\"", "slash": "a\\b/c", "newline": "1\n2\t3", "unicode": "Ünïcødé ✓",
                 "empty": "",
             ]
+            var copy = issued.record
+            copy.serial = "7F02"
+            copy.device = nil
+            let note = EventSubject.certificate(issuer: copy.issuer, serial: copy.serial)
             try await registry.record(
-                IssuanceUnit(
-                    certificate: CertificateRecord(
-                        issuer: "vendor-acme", serial: "7F02", profile: "device-identity", subject: "O=Acme",
-                        notBefore: world.clock.now(), notAfter: world.clock.now(),
-                        keyFingerprint: issued.record.keyFingerprint,
-                        device: nil, der: [0x30, 0x00], status: .valid, issuedAt: world.clock.now()),
-                    key: KeyRecord(
-                        fingerprint: issued.record.keyFingerprint, subjectPublicKeyInfo: [], algorithm: .p256,
-                        custody: .external, location: nil),
-                    device: nil,
-                    events: [
-                        LifecycleEvent(
-                            at: world.clock.now(), actor: "test", action: "note", subject: "note:1", detail: detail)
-                    ]))
-            #expect(try await registry.events(subject: "note:1", limit: nil).first?.detail == detail)
+                world.forgedIssuance(
+                    copy, events: [world.event(.certificateIssued, note, detail: detail)], by: authority))
+            #expect(try await registry.events(subject: note, limit: nil).first?.detail == detail)
         }
     }
 }

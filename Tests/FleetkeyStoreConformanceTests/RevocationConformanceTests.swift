@@ -54,8 +54,11 @@ struct RevocationConformanceTests {
             #expect(try await store.device(issued[2].device.id)?.state == .provisioned)
 
             let entries = try await store.revokedEntries(issuer: "vendor-acme")
-            #expect(entries.map { Hex.upper($0.serial) } == issued.prefix(2).map(\.record.serial).sorted())
-            #expect(entries.allSatisfy { $0.reason == .keyCompromise && $0.invalidityDate == compromised })
+            #expect(entries.map { Hex.upper($0.entry.serial) } == issued.prefix(2).map(\.record.serial).sorted())
+            #expect(
+                entries.allSatisfy {
+                    $0.entry.reason == .keyCompromise && $0.entry.invalidityDate == compromised && $0.scope == .complete
+                })
 
             // The feed a server polls: the two revocations, after the sequence it had seen, in order.
             let notices = try await store.revocations(after: before, limit: 10)
@@ -96,10 +99,13 @@ struct RevocationConformanceTests {
                 devices: [first, second].map { .init(device: $0.device.id, from: .provisioned, to: .revoked) },
                 vendor: nil,
                 events: [
-                    LifecycleEvent(at: world.clock.now(), actor: "stale", action: "certificate.revoked", subject: "x")
+                    world.event(.certificateRevoked, .certificate(issuer: "vendor-acme", serial: first.record.serial))
                 ])
-            let error = await #expect(throws: FleetkeyError(.conflict, "")) { try await store.apply(stale) }
-            #expect(error?.reason.contains(first.record.serial) == true)
+            let selection = RevocationSelection(scopes: [.lot(vendor: nil, name: "none")], vendor: nil)
+            let error = await #expect(throws: FleetkeyError(.conflict, "")) {
+                _ = try await store.revoke(selection) { _ in stale }
+            }
+            #expect(error?.reason.contains("revoked by another process first") == true)
             // All or nothing: the second certificate and device were not touched, no event was written.
             #expect(try await store.certificate(issuer: "vendor-acme", serial: second.record.serial)?.status == .valid)
             #expect(try await store.device(second.device.id)?.state == .provisioned)
@@ -108,7 +114,9 @@ struct RevocationConformanceTests {
             let movedOn = RevocationUnit(
                 certificates: [], info: RevocationInfo(revokedAt: world.clock.now(), reason: .keyCompromise),
                 devices: [.init(device: first.device.id, from: .provisioned, to: .revoked)], vendor: nil, events: [])
-            await #expect(throws: FleetkeyError(.conflict, "")) { try await store.apply(movedOn) }
+            await #expect(throws: FleetkeyError(.conflict, "")) {
+                _ = try await store.revoke(selection) { _ in movedOn }
+            }
         }
     }
 
@@ -118,21 +126,22 @@ struct RevocationConformanceTests {
             let store = try Self.revocationStore(subject.store)
             _ = try await ThrowawayEcosystem.make(store: store)
             let other = try Self.revocationStore(try subject.openAnother())
-            func crl(_ number: Int64, partition: Int = 0) -> PublishedCRL {
+            func crl(_ number: Int64, scope: CRLScope = .complete) -> PublishedCRL {
                 PublishedCRL(
-                    issuer: "vendor-acme", partition: partition, number: number,
+                    issuer: "vendor-acme", scope: scope, number: number,
                     thisUpdate: Date(timeIntervalSince1970: 1_790_000_000 + Double(number)),
                     nextUpdate: Date(timeIntervalSince1970: 1_790_086_400 + Double(number)), der: [0x30, UInt8(number)])
             }
-            #expect(try await store.latestCRL(issuer: "vendor-acme", partition: 0) == nil)
+            #expect(try await store.latestCRL(issuer: "vendor-acme", scope: .complete) == nil)
             #expect(try await store.publish(crl(5)))
             #expect(try await other.publish(crl(4)) == false)
             #expect(try await other.publish(crl(5)) == false)
-            #expect(try await store.latestCRL(issuer: "vendor-acme", partition: 0) == crl(5))
+            #expect(try await store.latestCRL(issuer: "vendor-acme", scope: .complete) == crl(5))
             #expect(try await other.publish(crl(6)))
-            #expect(try await store.latestCRL(issuer: "vendor-acme", partition: 0) == crl(6))
-            #expect(try await store.publish(crl(1, partition: 3)))
-            #expect(try await other.latestCRL(issuer: "vendor-acme", partition: 3) == crl(1, partition: 3))
+            #expect(try await store.latestCRL(issuer: "vendor-acme", scope: .complete) == crl(6))
+            #expect(try await store.publish(crl(1, scope: .partition(3))))
+            #expect(
+                try await other.latestCRL(issuer: "vendor-acme", scope: .partition(3)) == crl(1, scope: .partition(3)))
             // Many publishers at once: the highest number stands.
             try await withThrowingTaskGroup(of: Bool.self) { group in
                 for number in Int64(7)...30 {
@@ -141,7 +150,7 @@ struct RevocationConformanceTests {
                 }
                 try await group.waitForAll()
             }
-            #expect(try await store.latestCRL(issuer: "vendor-acme", partition: 0)?.number == 30)
+            #expect(try await store.latestCRL(issuer: "vendor-acme", scope: .complete)?.number == 30)
         }
     }
 

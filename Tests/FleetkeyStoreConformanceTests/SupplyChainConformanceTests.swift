@@ -42,7 +42,7 @@ struct SupplyChainConformanceTests {
         }
 
         func export() async throws -> ManifestExporter.Export {
-            try await ManifestExporter(ecosystem: world.ecosystem).export(
+            try await ManifestExporter(ecosystem: world.ecosystem, supplyChain: store).export(
                 vendor: try VendorName("Acme"), lot: line.lot, buyer: "Globex-Ops", signer: signer)
         }
 
@@ -150,7 +150,7 @@ struct SupplyChainConformanceTests {
             let importer = Self.importer(owner, root: factory.world.root)
             guard
                 case .imported(let manifest) = try await importer.importManifest(
-                    exported.bytes, owner: "Globex-Ops", signerStatus: .registry(factory.store))
+                    exported.bytes, owner: "Globex-Ops", status: .registry(factory.store))
             else {
                 Issue.record("the manifest was not imported")
                 return
@@ -162,7 +162,7 @@ struct SupplyChainConformanceTests {
             let events = try await owner.events(subject: nil, limit: nil).count
             guard
                 case .alreadyImported = try await importer.importManifest(
-                    exported.bytes, owner: "Globex-Ops", signerStatus: .registry(factory.store))
+                    exported.bytes, owner: "Globex-Ops", status: .registry(factory.store))
             else {
                 Issue.record("a second import was not recognised")
                 return
@@ -174,7 +174,7 @@ struct SupplyChainConformanceTests {
             try await factory.store.addOwner(OwnerRecord(name: "Globex-Ops", createdAt: Date()), events: [])
             guard
                 case .imported = try await Self.importer(factory.store, root: factory.world.root).importManifest(
-                    exported.bytes, owner: "Globex-Ops", signerStatus: .registry(factory.store))
+                    exported.bytes, owner: "Globex-Ops", status: .registry(factory.store))
             else {
                 Issue.record("the manifest was not imported into the ecosystem's registry")
                 return
@@ -194,13 +194,13 @@ struct SupplyChainConformanceTests {
             let exported = try await factory.export()
             let (ownerSubject, owner) = try await Self.ownerRegistry(kind, root: factory.world.root)
             let importer = Self.importer(owner, root: factory.world.root)
-            func refused(_ bytes: [UInt8], status: ManifestVerifier.SignerStatusSource? = nil) async throws
+            func refused(_ bytes: [UInt8], status: StatusEvidence? = nil) async throws
                 -> ManifestReport
             {
                 let eventsBefore = try await owner.events(subject: nil, limit: nil).count
                 let devicesBefore = try await owner.devices(matching: DeviceFilter())
                 let outcome = try await importer.importManifest(
-                    bytes, owner: "Globex-Ops", signerStatus: status ?? .registry(factory.store))
+                    bytes, owner: "Globex-Ops", status: status ?? .registry(factory.store))
                 #expect(try await owner.devices(matching: DeviceFilter()) == devicesBefore)
                 #expect(try await owner.events(subject: nil, limit: nil).count == eventsBefore)
                 guard case .rejected(let report) = outcome else {
@@ -262,7 +262,7 @@ struct SupplyChainConformanceTests {
             // ... and against the registry, once the genuine lot is in.
             guard
                 case .imported = try await importer.importManifest(
-                    exported.bytes, owner: "Globex-Ops", signerStatus: .registry(factory.store))
+                    exported.bytes, owner: "Globex-Ops", status: .registry(factory.store))
             else {
                 Issue.record("the genuine manifest was not imported")
                 return
@@ -272,7 +272,7 @@ struct SupplyChainConformanceTests {
             document.devices = [entryWithOtherKey]
             let before = try await owner.devices(matching: DeviceFilter())
             let outcome = try await importer.importManifest(
-                try factory.resign(document), owner: "Globex-Ops", signerStatus: .registry(factory.store))
+                try factory.resign(document), owner: "Globex-Ops", status: .registry(factory.store))
             guard case .rejected(let report) = outcome else {
                 Issue.record("a switched key was accepted")
                 return
@@ -286,7 +286,7 @@ struct SupplyChainConformanceTests {
             try await foreign.provision(1)
             let foreignManifest = try await foreign.export()
             let outcomeForeign = try await importer.importManifest(
-                foreignManifest.bytes, owner: "Globex-Ops", signerStatus: .registry(foreign.store))
+                foreignManifest.bytes, owner: "Globex-Ops", status: .registry(foreign.store))
             await elsewhere.close()
             guard case .rejected(let foreignReport) = outcomeForeign else {
                 Issue.record("a foreign manifest was accepted")

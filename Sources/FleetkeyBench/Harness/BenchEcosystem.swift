@@ -13,7 +13,9 @@ enum BenchEcosystem {
         let keystore = try SoftwareKeystore(
             directory: keys, passphrase: Passphrase("benchmark passphrase"),
             cost: ScryptCost(log2N: ScryptCost.minimumLog2N))
-        let ecosystem = Ecosystem(policy: policy, store: registry, custody: keystore, actor: "bench")
+        let ecosystem = Ecosystem(
+            policy: policy, store: registry, custody: keystore, clock: SystemWallClock(), random: SystemRandomSource(),
+            actor: "bench")
         _ = try await ecosystem.createRoot(algorithm: .p384)
         _ = try await ecosystem.addVendor(vendor, algorithm: .p256)
         return (ecosystem, try await ecosystem.vendorAuthority(vendor))

@@ -1,6 +1,7 @@
 import FleetkeyCore
 import FleetkeyTesting
 import Foundation
+import SwiftASN1
 import X509
 
 /// CRL generation (build, sign, write DER) for N revoked entries, beside `openssl ca -gencrl` over the same
@@ -39,10 +40,11 @@ enum CRLWorkload {
         }
         entries.sort { $0.serial.lexicographicallyPrecedes($1.serial) }
 
-        let publisher = CRLPublisher(store: world.registry as! any RevocationStore, policy: world.ecosystem.policy)
+        let publisher = CRLPublisher(
+            store: world.registry as! any RevocationStore, policy: world.ecosystem.policy, clock: world.clock)
         PeakMemory.reset()
         let (der, seconds) = try Stopwatch.seconds { () throws -> [UInt8] in
-            try publisher.makeCRL(authority, partition: 0, entries: entries, number: 1, now: now).derBytes()
+            try publisher.makeCRL(authority, scope: .complete, entries: entries, number: 1, now: now).derBytes()
         }
         let peak = PeakMemory.peakMiB()
         let crlFile = directory.appendingPathComponent("fleetkey.crl")
@@ -50,7 +52,8 @@ enum CRLWorkload {
 
         var opensslSeconds: Double?
         if withOpenSSL {
-            opensslSeconds = try openssl(entries: entries, authority: authority, custody: custody, directory: directory)
+            opensslSeconds = try await openssl(
+                entries: entries, authority: authority, custody: custody, directory: directory)
         }
         return Result(fleetkeySeconds: seconds, opensslSeconds: opensslSeconds, peakMiB: peak, bytes: der.count)
     }
@@ -58,8 +61,8 @@ enum CRLWorkload {
     /// Times `openssl ca -gencrl` over an index file holding the same revocations.
     static func openssl(
         entries: [RevokedCertificate], authority: CertificateAuthority, custody: InMemoryKeyCustody, directory: URL
-    ) throws -> Double {
-        let key = try custody.exportedPEMForBenchmark("memory:vendor-bench")
+    ) async throws -> Double {
+        let key = try await custody.signingKey("memory:vendor-bench").serializeAsPEM().pemString
         try key.write(to: directory.appendingPathComponent("ca.key"), atomically: true, encoding: .utf8)
         try authority.certificate.pemString().write(
             to: directory.appendingPathComponent("ca.pem"), atomically: true, encoding: .utf8)

@@ -54,7 +54,7 @@ enum IssuanceStages {
         time("SPKI DER + SHA-256") { _ = SHA256.hash(data: csrs[$0].publicKey.subjectPublicKeyInfoDER) }
         let start = DispatchTime.now().uptimeNanoseconds
         for index in 0..<count {
-            _ = try await registry.device(
+            _ = try await (registry as any RegistryStore).device(
                 DeviceID(vendor: try VendorName("Acme"), serial: try DeviceSerial("X-\(index)")))
         }
         log(
@@ -65,26 +65,26 @@ enum IssuanceStages {
         for (index, certificate) in certificates.enumerated() {
             let spki = certificate.publicKey.subjectPublicKeyInfoDER
             let key = KeyRecord(
-                fingerprint: Hex.lower(SHA256.hash(data: spki)), subjectPublicKeyInfo: spki, algorithm: .p256,
-                custody: .external,
-                location: nil)
+                fingerprint: KeyRecord.fingerprint(ofSubjectPublicKeyInfo: spki), subjectPublicKeyInfo: spki,
+                algorithm: .p256, custody: .external, location: nil, createdAt: now)
             let id = DeviceID(vendor: try VendorName("Acme"), serial: try DeviceSerial("R-\(index)"))
             let record = CertificateRecord(
                 issuer: authority.id, serial: certificate.serialNumber.hexString, profile: "device-identity",
                 subject: certificate.subject.description, notBefore: certificate.notValidBefore,
                 notAfter: certificate.notValidAfter,
                 keyFingerprint: key.fingerprint, device: id, der: try certificate.derBytes(), status: .valid,
-                issuedAt: now)
+                issuedAt: now, crlScope: .complete)
             let device = DeviceRecord(
                 id: id, state: .provisioned, lot: "L", keyFingerprint: key.fingerprint, hardwareModule: nil,
                 createdAt: now,
                 updatedAt: now)
-            let events = (0..<3).map {
-                LifecycleEvent(at: now, actor: "bench", action: "a\($0)", subject: "device:\(id)")
+            let events = [EventAction.deviceRegistered, .certificateIssued, .deviceProvisioned].map {
+                LifecycleEvent(at: now, actor: "bench", action: $0, subject: .device(id))
             }
             units.append(
                 IssuanceUnit(
-                    certificate: record, key: key, device: DeviceChange(device: device, expectedState: nil),
+                    issuer: authority.issuing, certificate: record, key: key,
+                    device: DeviceChange(device: device, expectedState: nil),
                     events: events))
         }
         let recordStart = DispatchTime.now().uptimeNanoseconds

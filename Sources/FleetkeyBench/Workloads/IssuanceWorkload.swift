@@ -38,7 +38,7 @@ enum IssuanceWorkload {
         var postgres: PostgresRegistry?
         switch kind {
         case .sqlite: registry = try SQLiteRegistry(path: directory.appendingPathComponent("registry.sqlite").path)
-        case .memory: registry = InMemoryRegistry()
+        case .memory: registry = try SQLiteRegistry.inMemory()
         case .postgres(let location):
             let store = try PostgresRegistry(location: location, password: nil, maximumConnections: workers + 2)
             store.start()

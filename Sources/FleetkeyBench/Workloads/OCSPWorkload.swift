@@ -8,6 +8,7 @@ import Hummingbird
 import Logging
 import Prometheus
 import ServiceLifecycle
+import SwiftASN1
 import X509
 
 /// OCSP responses per second over HTTP/1.1 keep-alive on loopback, from wrk, with N known serials.
@@ -97,7 +98,7 @@ enum OCSPWorkload {
         log("    openssl ocsp over the same \(knownSerials) serials")
         let peer = try openssl(
             serials: serials, directory: directory, authority: authority, responder: signer.certificate,
-            responderKey: try custody.exportedPEMForBenchmark(responderReference),
+            responderKey: try await custody.signingKey(responderReference).serializeAsPEM().pemString,
             firstRequest: bodies[1], seconds: seconds)
         log("    openssl: \(peer.note)")
         return Result(

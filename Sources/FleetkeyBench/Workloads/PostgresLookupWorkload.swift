@@ -5,8 +5,8 @@ import Foundation
 
 /// Registry point lookups by device serial on PostgreSQL at a given fleet size, and the bulk load that builds it.
 ///
-/// The fleet is loaded server-side, `INSERT … SELECT … FROM generate_series` in batches of a million rows, so no
-/// client round trip is spent per device. The lookups are `PostgresRegistry.device(_:)` through its pool (postgres-nio):
+/// The fleet is loaded through the store's own bulk path (``BenchFleet``: manifest imports of 10,000 devices, in
+/// multi-row statements). The lookups are `PostgresRegistry.device(_:)` through its pool (postgres-nio):
 /// the query, its index walk, the wire and the mapping to a `DeviceRecord`. References, measured in the same
 /// database: `pgbench` (libpq, prepared statements) running the primary-key point query, the floor of any PostgreSQL
 /// lookup from one client and from eight; and a bulk insert into a bare table with no index for the load rate.
@@ -61,29 +61,8 @@ enum PostgresLookupWorkload {
         try await registry.migrate()
         _ = try await ThrowawayEcosystem.make(vendors: ["Acme"], store: registry)
 
-        let batch = 1_000_000
-        var loaded = 0
-        let (_, loadSeconds) = try Stopwatch.seconds {
-            while loaded < devices {
-                let upper = min(devices, loaded + batch)
-                // The same rows as the SQLite workload: a key per device, serials DEV-<n>, 64-hex-digit fingerprints.
-                try postgres.psql(
-                    database: database,
-                    [
-                        """
-                        INSERT INTO keys (fingerprint, spki, algorithm, custody, location, created_at)
-                        SELECT md5(i::text) || md5('key' || i), '\\x04'::bytea, 'ecdsa-p256', 'secure-element', NULL, now()
-                        FROM generate_series(\(loaded), \(upper - 1)) AS i
-                        """,
-                        """
-                        INSERT INTO devices (vendor, serial, state, lot, key_fingerprint, created_at, updated_at)
-                        SELECT 'Acme', 'DEV-' || i, 'provisioned', 'LOT', md5(i::text) || md5('key' || i), now(), now()
-                        FROM generate_series(\(loaded), \(upper - 1)) AS i
-                        """,
-                    ])
-                loaded = upper
-                progress("    loaded \(loaded) devices")
-            }
+        let (_, loadSeconds) = try await Stopwatch.secondsAsync {
+            try await BenchFleet.load(registry, devices: devices, progress: progress)
         }
         try postgres.psql(database: database, ["VACUUM ANALYZE keys", "VACUUM ANALYZE devices"])
         let bareCount = min(devices, 1_000_000)
@@ -104,16 +83,16 @@ enum PostgresLookupWorkload {
         let vendor = try VendorName("Acme")
         @Sendable func randomID() throws -> DeviceID {
             DeviceID(
-                vendor: vendor, serial: try DeviceSerial(RegistryLookupWorkload.serial(Int.random(in: 0..<devices))))
+                vendor: vendor, serial: try DeviceSerial(BenchFleet.serial(Int.random(in: 0..<devices))))
         }
         // Warm the pool and the server's cache, as a running server would be.
-        for _ in 0..<min(1000, lookups) { _ = try await registry.device(try randomID()) }
+        for _ in 0..<min(1000, lookups) { _ = try await (registry as any RegistryStore).device(try randomID()) }
         var samples: [UInt64] = []
         samples.reserveCapacity(lookups)
         for _ in 0..<lookups {
             let id = try randomID()
             let start = DispatchTime.now().uptimeNanoseconds
-            let found = try await registry.device(id)
+            let found = try await (registry as any RegistryStore).device(id)
             samples.append(DispatchTime.now().uptimeNanoseconds - start)
             guard found != nil else { throw FleetkeyError(.notFound, "benchmark lookup missed \(id)") }
         }
@@ -123,7 +102,7 @@ enum PostgresLookupWorkload {
                 for _ in 0..<concurrentClients {
                     group.addTask {
                         for _ in 0..<perClient {
-                            guard try await registry.device(try randomID()) != nil else {
+                            guard try await (registry as any RegistryStore).device(try randomID()) != nil else {
                                 throw FleetkeyError(.notFound, "benchmark lookup missed")
                             }
                         }

@@ -7,10 +7,11 @@ import GRDB
 
 /// Registry point lookups by device serial at a given fleet size, and the bulk load that builds the fleet.
 ///
-/// The harness loads devices (and their keys) with direct SQL in large transactions, then times
-/// `SQLiteRegistry.deviceSynchronously` — the query, its index walk and the mapping to a `DeviceRecord`.
-/// References, measured in the same database: the rowid point query (the floor of any SQLite lookup) for
-/// latency, and inserts into a bare table with no index for the load rate.
+/// The fleet is loaded through the store's own bulk path (``BenchFleet``), then `SQLiteRegistry.device(_:)` is timed:
+/// the query, its index walk and the mapping to a `DeviceRecord`, through the same async path every caller uses.
+/// References, measured in the same run: the rowid point query on the same file from a connection of the
+/// benchmark's own (the floor of any SQLite lookup) for latency, and inserts into a bare table with no index, in a
+/// scratch file of its own, for the load rate.
 enum RegistryLookupWorkload {
     struct Result {
         var loadRate: Double
@@ -18,7 +19,7 @@ enum RegistryLookupWorkload {
         var loadPeakMiB: Double
         var p50: Double
         var p99: Double
-        /// Lookups per second from one thread, back to back (the samples' count over their sum).
+        /// Lookups per second from one task, back to back (the samples' count over their sum).
         var lookupRate: Double
         var rowidP50: Double
         var rowidP99: Double
@@ -30,69 +31,49 @@ enum RegistryLookupWorkload {
         -> Result
     {
         let path = scratch.appendingPathComponent("lookup-\(devices).sqlite").path
-        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
-        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+        let barePath = scratch.appendingPathComponent("bare-\(devices).sqlite").path
+        let files = [path, barePath].flatMap { base in ["", "-wal", "-shm"].map { base + $0 } }
+        for file in files { try? FileManager.default.removeItem(atPath: file) }
+        defer { for file in files { try? FileManager.default.removeItem(atPath: file) } }
 
         let registry = try SQLiteRegistry(path: path)
         _ = try await ThrowawayEcosystem.make(vendors: ["Acme"], store: registry)
-        let queue = try DatabaseQueue(path: path)
 
         PeakMemory.reset()
-        let batch = 100_000
-        var loaded = 0
-        let spki = Data(repeating: 0x04, count: 91)
-        let (_, loadSeconds) = try Stopwatch.seconds {
-            while loaded < devices {
-                let upper = min(devices, loaded + batch)
-                try queue.write { db in
-                    let key = try db.makeStatement(
-                        sql:
-                            "INSERT INTO keys (fingerprint, spki, algorithm, custody, location, created_at) VALUES (?, ?, 'ecdsa-p256', 'secure-element', NULL, 0)"
-                    )
-                    let device = try db.makeStatement(
-                        sql:
-                            "INSERT INTO devices (vendor, serial, state, lot, key_fingerprint, created_at, updated_at) VALUES ('Acme', ?, 'provisioned', 'LOT', ?, 0, 0)"
-                    )
-                    for index in loaded..<upper {
-                        let fingerprint = fingerprintText(index)
-                        try key.execute(arguments: [fingerprint, spki])
-                        try device.execute(arguments: [serial(index), fingerprint])
-                    }
-                }
-                loaded = upper
-                if loaded % 1_000_000 == 0 { progress("    loaded \(loaded) devices") }
-            }
+        let (_, loadSeconds) = try await Stopwatch.secondsAsync {
+            try await BenchFleet.load(registry, devices: devices, progress: progress)
         }
         let loadPeak = PeakMemory.peakMiB()
         let bareCount = min(devices, 1_000_000)
+        let bare = try DatabaseQueue(path: barePath)
         let (_, bareSeconds) = try Stopwatch.seconds {
-            try queue.write { db in
-                try db.execute(sql: "CREATE TEMP TABLE bare (id INTEGER PRIMARY KEY, a TEXT, b TEXT)")
+            try bare.write { db in
+                try db.execute(sql: "CREATE TABLE bare (id INTEGER PRIMARY KEY, a TEXT, b TEXT)")
                 let insert = try db.makeStatement(sql: "INSERT INTO bare (a, b) VALUES (?, ?)")
-                for index in 0..<bareCount { try insert.execute(arguments: [serial(index), fingerprintText(index)]) }
-                try db.execute(sql: "DROP TABLE bare")
+                for index in 0..<bareCount {
+                    try insert.execute(arguments: [BenchFleet.serial(index), BenchFleet.fingerprintText(index)])
+                }
             }
         }
 
         PeakMemory.reset()
-        var generator = SystemRandomNumberGenerator()
+        let store: any RegistryStore = registry
         let vendor = try VendorName("Acme")
+        func randomID() throws -> DeviceID {
+            DeviceID(vendor: vendor, serial: try DeviceSerial(BenchFleet.serial(Int.random(in: 0..<devices))))
+        }
+        for _ in 0..<min(1000, lookups) { _ = try await store.device(try randomID()) }  // warm the page cache
         var samples: [UInt64] = []
         samples.reserveCapacity(lookups)
-        for _ in 0..<min(1000, lookups) {  // warm the page cache the way a running server would be
-            _ = try registry.deviceSynchronously(
-                DeviceID(
-                    vendor: vendor, serial: try DeviceSerial(serial(Int.random(in: 0..<devices, using: &generator)))))
-        }
         for _ in 0..<lookups {
-            let id = DeviceID(
-                vendor: vendor, serial: try DeviceSerial(serial(Int.random(in: 0..<devices, using: &generator))))
-            var found: DeviceRecord?
-            samples.append(try Stopwatch.nanoseconds { found = try registry.deviceSynchronously(id) })
+            let id = try randomID()
+            let start = DispatchTime.now().uptimeNanoseconds
+            let found = try await store.device(id)
+            samples.append(DispatchTime.now().uptimeNanoseconds - start)
             guard found != nil else { throw FleetkeyError(.notFound, "benchmark lookup missed \(id)") }
         }
         let lookupPeak = PeakMemory.peakMiB()
-        let rowid = try registry.rowidLookupSamples(count: lookups, maximum: Int64(devices))
+        let rowid = try rowidSamples(path: path, count: lookups)
         return Result(
             loadRate: Double(devices) / loadSeconds, bareInsertRate: Double(bareCount) / bareSeconds,
             loadPeakMiB: loadPeak,
@@ -101,20 +82,28 @@ enum RegistryLookupWorkload {
             rowidP99: Stopwatch.percentile(rowid, 99) / 1000, rowidRate: rate(rowid), lookupPeakMiB: lookupPeak)
     }
 
+    /// Latencies (ns) of the rowid point query on the devices table, from a connection of the benchmark's own: the
+    /// floor any lookup in this database can reach. Synchronous, so no task hop is counted.
+    static func rowidSamples(path: String, count: Int) throws -> [UInt64] {
+        let floor = try DatabaseQueue(path: path)
+        let maximum = try floor.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM devices") } ?? 1
+        var samples: [UInt64] = []
+        samples.reserveCapacity(count)
+        for _ in 0..<count {
+            let id = Int64.random(in: 1...max(1, maximum))
+            samples.append(
+                try Stopwatch.nanoseconds {
+                    _ = try floor.read { db in
+                        try Int64.fetchOne(
+                            db.cachedStatement(sql: "SELECT id FROM devices WHERE id = ?"), arguments: [id])
+                    }
+                })
+        }
+        return samples
+    }
+
     /// Operations per second of back-to-back operations that took `samples` nanoseconds each.
     static func rate(_ samples: [UInt64]) -> Double {
         Double(samples.count) / (Double(samples.reduce(0, +)) / 1e9)
-    }
-
-    static func serial(_ index: Int) -> String { "DEV-\(index)" }
-
-    static func fingerprintText(_ index: Int) -> String {
-        var value = UInt64(index) &* 0x9E37_79B9_7F4A_7C15
-        var bytes = [UInt8]()
-        for _ in 0..<4 {
-            withUnsafeBytes(of: value.bigEndian) { bytes += $0 }
-            value = value &* 0xBF58_476D_1CE4_E5B9 &+ 1
-        }
-        return Hex.lower(bytes)
     }
 }

@@ -100,7 +100,7 @@ enum SupplyChainWorkload {
             vendor: world.vendor, profile: CertificateProfile.Name.manifestSigner, index: index)
         PeakMemory.reset()
         let (exported, elapsed) = try await Stopwatch.secondsAsync { () async throws -> ManifestExporter.Export in
-            try await ManifestExporter(ecosystem: world.ecosystem).export(
+            try await ManifestExporter(ecosystem: world.ecosystem, supplyChain: world.registry).export(
                 vendor: world.vendor, lot: lot, buyer: "Bench Owner", signer: signer)
         }
         return (Double(exported.document.devices.count) / elapsed, PeakMemory.peakMiB(), exported.bytes)
@@ -124,7 +124,7 @@ enum SupplyChainWorkload {
             store: owner, verifier: ManifestVerifier(trustAnchor: root, now: Date()), actor: "bench")
         PeakMemory.reset()
         let (outcome, elapsed) = try await Stopwatch.secondsAsync { () async throws -> ManifestImporter.Outcome in
-            try await importer.importManifest(manifest, owner: "Bench Owner", signerStatus: .registry(world.registry))
+            try await importer.importManifest(manifest, owner: "Bench Owner", status: .registry(world.registry))
         }
         guard case .imported(let imported) = outcome, imported.deviceCount == devices else {
             throw FleetkeyError(.storage, "the benchmark manifest was not imported whole: \(outcome)")

@@ -48,7 +48,7 @@ extension IssueCommand {
         try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
 
         let directory = location.directory
-        let ecosystem = try directory.openEcosystem(passphrase: try PassphraseSource.obtain(confirm: false))
+        let ecosystem = try directory.openEcosystem(passphrase: try directory.passphrase())
         let authority = try await ecosystem.vendorAuthority(try VendorName(vendor))
         var result = BatchResult(issued: [], refused: [])
         let started = ContinuousClock.now

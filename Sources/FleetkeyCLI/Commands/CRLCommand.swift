@@ -22,7 +22,7 @@ struct CRLPublish: FleetkeyCommand {
     func execute() async throws {
         let directory = location.directory
         let store = try directory.openRevocationRegistry()
-        let ecosystem = try directory.openEcosystem(passphrase: try PassphraseSource.obtain(confirm: false))
+        let ecosystem = try directory.openEcosystem(passphrase: try directory.passphrase())
         var authorities = ["root"]
         for vendor in try await store.vendors() { authorities.append(vendor.authorityID) }
         if let issuer {
@@ -34,20 +34,20 @@ struct CRLPublish: FleetkeyCommand {
         }
         let outURL = URL(fileURLWithPath: out ?? directory.url.appendingPathComponent("crl").path)
         try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
-        let publisher = CRLPublisher(store: store, policy: ecosystem.policy)
+        let publisher = CRLPublisher(store: store, policy: ecosystem.policy, clock: Runtime.clock)
         var written: [[String: String]] = []
         for id in authorities {
             let authority = try await ecosystem.authority(id: id)
             for crl in try await publisher.publish(authority) {
                 let name =
-                    URL(string: ecosystem.policy.crlURL(issuer: id, partition: crl.partition))?.lastPathComponent
-                    ?? "\(id).crl"
+                    URL(string: ecosystem.policy.crlURL(issuer: id, scope: crl.scope))?.lastPathComponent
+                    ?? crl.scope.fileStem(issuer: id) + ".crl"
                 let file = outURL.appendingPathComponent(name)
                 try Data(crl.der).write(to: file, options: .atomic)
-                written.append([
-                    "issuer": id, "partition": "\(crl.partition)", "number": "\(crl.number)", "file": file.path,
-                ])
-                if !json { Output.line("\(id) partition \(crl.partition): CRL number \(crl.number) -> \(file.path)") }
+                var row = ["issuer": id, "scope": crl.scope.description, "number": "\(crl.number)", "file": file.path]
+                if case .partition(let index) = crl.scope { row["partition"] = "\(index)" }
+                written.append(row)
+                if !json { Output.line("\(id) \(crl.scope) CRL: number \(crl.number) -> \(file.path)") }
             }
         }
         if json { try Output.json(written) }

@@ -1,11 +1,15 @@
 import ArgumentParser
-import Crypto
 import FleetkeyCore
 import FleetkeyCustody
 import FleetkeySQLite
 import Foundation
-import SwiftASN1
 import X509
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 struct DemoCommand: FleetkeyCommand {
     static let configuration = CommandConfiguration(
@@ -13,14 +17,18 @@ struct DemoCommand: FleetkeyCommand {
         abstract: "Build a small ecosystem from nothing: a root, two vendors and a handful of devices.",
         discussion: """
             Uses the embedded defaults (SQLite registry, encrypted software keystore). The keystore passphrase is
-            FLEETKEY_PASSPHRASE when set; otherwise a random one is used for this run and not kept, so the demo's
-            CA keys cannot sign again (the registry and certificates stay readable).
+            FLEETKEY_PASSPHRASE when set; otherwise the demo makes a random one and keeps it in the file
+            DIR/DEMO-ONLY-passphrase (mode 0600), which the commands it prints read. That file is for demos only: a
+            real ecosystem's passphrase is never written down next to its keys.
             """)
 
     @Option(help: "Where to build the demo ecosystem (default: a new directory under the system temp dir).")
     var dir: String?
     @Option(help: "Devices per vendor.") var devices = 3
     @Flag(help: "Print the result as JSON.") var json = false
+
+    /// The demo's passphrase file, inside the demo directory.
+    static let passphraseFile = "DEMO-ONLY-passphrase"
 
     struct Result: Encodable {
         var directory: String
@@ -30,6 +38,8 @@ struct DemoCommand: FleetkeyCommand {
         var verify: String
         var manifest: String
         var verifyManifest: String
+        var passphraseFile: String?
+        var commands: [String]
     }
 
     func execute() async throws {
@@ -38,7 +48,7 @@ struct DemoCommand: FleetkeyCommand {
             url = URL(fileURLWithPath: dir, isDirectory: true).standardizedFileURL
         } else {
             url = FileManager.default.temporaryDirectory.appendingPathComponent(
-                "fleetkey-demo-\(Hex.lower(SystemRandomSource().bytes(count: 4)))", isDirectory: true)
+                "fleetkey-demo-\(Hex.lower(Runtime.random.bytes(count: 4)))", isDirectory: true)
         }
         let directory = EcosystemDirectory(url: url)
         guard !directory.exists else {
@@ -47,85 +57,80 @@ struct DemoCommand: FleetkeyCommand {
         guard (1...1000).contains(devices) else {
             throw FleetkeyError(.invalidArgument, "--devices must be between 1 and 1000")
         }
-        let environmentPassphrase = ProcessInfo.processInfo.environment["FLEETKEY_PASSPHRASE"]
-        let passphrase = Passphrase(environmentPassphrase ?? Hex.lower(SystemRandomSource().bytes(count: 24)))
-        let cost = ScryptCost.standard
-
-        progress("Creating the ecosystem 'Demo Ecosystem' in \(url.path)")
-        let policy = try EcosystemPolicy(
-            ecosystem: "Demo Ecosystem", baseURL: "http://127.0.0.1:8080",
-            hardwareModuleType: InitCommand.newHardwareType())
+        let policy = try EcosystemPolicy.founding(
+            ecosystem: "Demo Ecosystem", baseURL: "http://127.0.0.1:8080", random: Runtime.random)
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        var passphraseFile: String?
+        let passphrase: Passphrase
+        if let value = ProcessInfo.processInfo.environment["FLEETKEY_PASSPHRASE"], !value.isEmpty {
+            passphrase = Passphrase(value)
+        } else {
+            let generated = Hex.lower(Runtime.random.bytes(count: 24))
+            try Self.writePrivately(generated + "\n", to: url.appendingPathComponent(Self.passphraseFile))
+            passphraseFile = Self.passphraseFile
+            passphrase = Passphrase(generated)
+        }
         try policy.encoded().write(to: directory.policyURL, options: .atomic)
         let registry = try SQLiteRegistry(path: directory.registryURL.path)
+        let cost = ScryptCost.standard
         let ecosystem = Ecosystem(
             policy: policy, store: registry,
             custody: try SoftwareKeystore(directory: directory.keysURL, passphrase: passphrase, cost: cost),
-            actor: "demo")
-        let root = try await ecosystem.createRoot(algorithm: .p384)
-        let rootFile = try directory.publish(try root.pemString(), as: "root.pem")
+            clock: Runtime.clock, random: Runtime.random, actor: "demo")
+        let fleet = try await DemoEcosystem(ecosystem: ecosystem, supplyChain: registry).build(
+            devicesPerVendor: devices,
+            elements: { vendor in
+                EmulatedElementSource(
+                    directory: url.appendingPathComponent("elements").appendingPathComponent(vendor.authorityID))
+            },
+            progress: { if !json { Output.progress($0) } })
+
+        let rootFile = try directory.publish(try fleet.root.pemString(), as: "root.pem")
+        var vendorFiles: [String: String] = [:]
+        for setup in fleet.vendors {
+            vendorFiles[setup.vendor.name.value] =
+                try directory.publish(try setup.caCertificate.pemString(), as: "\(setup.vendor.authorityID).pem").path
+        }
+        let devicesURL = directory.certsURL.appendingPathComponent("devices")
+        try FileManager.default.createDirectory(at: devicesURL, withIntermediateDirectories: true)
+        var deviceFiles: [String] = []
+        for (vendor, certificate) in fleet.devices {
+            let serial = (try? SubjectName(certificate.subject, field: "device").values(.serialNumber).first) ?? nil
+            let file = devicesURL.appendingPathComponent(
+                "\(vendor.slug)-\(serial ?? certificate.serialNumber.description).pem")
+            try Data((try certificate.pemString() + "\n").utf8).write(to: file, options: .atomic)
+            deviceFiles.append(file.path)
+        }
+        let manifestFile = url.appendingPathComponent("\(DemoEcosystem.factoryLot).manifest")
+        try Data(fleet.manifest.bytes).write(to: manifestFile, options: .atomic)
+        // Written last: its presence is what marks a complete ecosystem.
         try directory.writeConfiguration(
             .init(
                 format: 1, name: policy.ecosystem, registry: "registry.sqlite", keystore: "keys",
-                scryptLog2N: cost.log2N, createdAt: Date()))
+                scryptLog2N: cost.log2N, createdAt: Runtime.clock.now(), demoPassphraseFile: passphraseFile))
 
-        var vendorFiles: [String: String] = [:]
-        var deviceFiles: [String] = []
-        let devicesURL = directory.certsURL.appendingPathComponent("devices")
-        try FileManager.default.createDirectory(at: devicesURL, withIntermediateDirectories: true)
-        let hardwareType = try ASN1ObjectIdentifier(dotRepresentation: policy.hardwareModuleType)
-        for (vendorText, prefix) in [("Acme Sensors", "ACME"), ("Globex Devices", "GLBX")] {
-            let vendor = try VendorName(vendorText)
-            progress("Admitting vendor '\(vendor)'")
-            let setup = try await ecosystem.addVendor(vendor, algorithm: .p256)
-            vendorFiles[vendor.value] = try directory.publish(
-                try setup.caCertificate.pemString(), as: "\(vendor.authorityID).pem"
-            ).path
-            let authority = try await ecosystem.vendorAuthority(vendor)
-            for index in 1...devices {
-                let serial = try DeviceSerial(String(format: "%@-%06d", prefix, index))
-                // A simulated device: its key is made here and discarded; a real one is born in a secure element.
-                let deviceKey = Certificate.PrivateKey(P256.Signing.PrivateKey())
-                let request = try RequestBuilder.deviceRequest(
-                    vendor: vendor, serial: serial,
-                    hardwareModule: HardwareModuleName(
-                        hardwareType: hardwareType, serialNumber: Array("SE-\(serial.value)".utf8)),
-                    key: deviceKey)
-                let issued = try await ecosystem.issueDeviceIdentity(
-                    .init(csr: try request.derBytes(), lot: "\(prefix)-LOT-1"), by: authority)
-                let file = devicesURL.appendingPathComponent("\(vendor.slug)-\(serial.value).pem")
-                try Data((try issued.certificate.pemString() + "\n").utf8).write(to: file, options: .atomic)
-                deviceFiles.append(file.path)
-                progress("  issued \(serial) (serial \(issued.record.serial))")
-            }
-        }
-        // The factory and the supply chain: a lot provisioned into emulated secure elements, and its signed manifest.
-        let acme = try VendorName("Acme Sensors")
-        progress("Provisioning lot ACME-FACTORY-1 into \(devices) emulated secure elements")
-        let line = try FactoryLine(
-            ecosystem: ecosystem, supplyChain: registry,
-            elements: EmulatedElementSource(
-                directory: url.appendingPathComponent("elements").appendingPathComponent(acme.authorityID)),
-            vendor: acme, lot: "ACME-FACTORY-1")
-        let acmeAuthority = try await ecosystem.vendorAuthority(acme)
-        for index in 1...devices { _ = try await line.provision(index, by: acmeAuthority) }
-        let signer = try await ecosystem.delegatedSigner(
-            vendor: acme, profile: CertificateProfile.Name.manifestSigner, index: registry)
-        let manifest = try await ManifestExporter(ecosystem: ecosystem).export(
-            vendor: acme, lot: "ACME-FACTORY-1", buyer: nil, signer: signer)
-        let manifestFile = url.appendingPathComponent("ACME-FACTORY-1.manifest")
-        try Data(manifest.bytes).write(to: manifestFile, options: .atomic)
-
-        let firstVendor = vendorFiles["Acme Sensors"]!
-        let verify = "openssl verify -CAfile \(rootFile.path) -untrusted \(firstVendor) \(deviceFiles[0])"
+        let acme = try VendorName(DemoEcosystem.vendors[0].name)
+        let verify = "openssl verify -CAfile \(rootFile.path) -untrusted \(vendorFiles[acme.value]!) \(deviceFiles[0])"
         let verifyManifest =
             "openssl cms -verify -inform DER -in \(manifestFile.path) -CAfile \(rootFile.path) -purpose any -out /dev/null"
+        let explore = [
+            "fleetkey device list --dir \(url.path)",
+            "fleetkey cert show --dir \(url.path) \(deviceFiles[0])",
+            "fleetkey lot show \(DemoEcosystem.factoryLot) --dir \(url.path)",
+        ]
+        let supplyChain = [
+            "fleetkey owner init --dir \(url.path)-owner --name Buyer --trust-anchor \(rootFile.path)",
+            "fleetkey crl publish --dir \(url.path) --out \(url.path)/crl",
+            "fleetkey manifest import \(manifestFile.path) --dir \(url.path)-owner --crl \(url.path)/crl/root.crl "
+                + "--crl \(url.path)/crl/\(acme.authorityID).crl",
+        ]
         if json {
             try Output.json(
                 Result(
                     directory: url.path, root: rootFile.path, vendors: vendorFiles, devices: deviceFiles,
-                    verify: verify,
-                    manifest: manifestFile.path, verifyManifest: verifyManifest))
+                    verify: verify, manifest: manifestFile.path, verifyManifest: verifyManifest,
+                    passphraseFile: passphraseFile.map { url.appendingPathComponent($0).path },
+                    commands: explore + supplyChain))
             return
         }
         Output.line("")
@@ -141,24 +146,28 @@ struct DemoCommand: FleetkeyCommand {
         Output.line("Verify a device certificate with openssl:")
         Output.line("  \(verify)")
         Output.line("Explore the registry:")
-        Output.line("  fleetkey device list --dir \(url.path)")
-        Output.line("  fleetkey cert show --dir \(url.path) \(deviceFiles[0])")
-        Output.line("  fleetkey lot show ACME-FACTORY-1 --dir \(url.path)")
+        for command in explore { Output.line("  \(command)") }
         Output.line("A factory lot's signed manifest (docs/manifests.md), and how a buyer checks and imports it:")
         Output.line("  \(verifyManifest)")
-        Output.line("  fleetkey owner init --dir \(url.path)-owner --name Buyer --trust-anchor \(rootFile.path)")
-        Output.line("  fleetkey crl publish --dir \(url.path) --out \(url.path)/crl")
-        Output.line(
-            "  fleetkey manifest import \(manifestFile.path) --dir \(url.path)-owner --crl \(url.path)/crl/vendor-acme-sensors.crl"
-        )
-        if environmentPassphrase == nil {
+        for command in supplyChain { Output.line("  \(command)") }
+        if let passphraseFile {
             Output.line("")
-            Output.line("The CA keys were sealed under a random passphrase that was not kept: set FLEETKEY_PASSPHRASE")
-            Output.line("before running the demo to keep issuing from it.")
+            Output.line("The CA keys are sealed under a random passphrase kept in \(url.path)/\(passphraseFile)")
+            Output.line("(mode 0600), which the commands above read. It is there for this demo only: a real")
+            Output.line("ecosystem keeps its passphrase out of its directory (FLEETKEY_PASSPHRASE or the terminal).")
         }
     }
 
-    private func progress(_ text: String) {
-        if !json { Output.progress(text) }
+    /// Writes `text` to a new file only its owner can read, refusing to replace an existing one.
+    static func writePrivately(_ text: String, to file: URL) throws {
+        let descriptor = open(file.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw FleetkeyError(.storage, "cannot create \(file.path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        let bytes = Array(text.utf8)
+        guard write(descriptor, bytes, bytes.count) == bytes.count, fsync(descriptor) == 0 else {
+            throw FleetkeyError(.storage, "cannot write \(file.path): \(String(cString: strerror(errno)))")
+        }
     }
 }

@@ -30,12 +30,13 @@ struct DenyListPublish: FleetkeyCommand {
     func execute() async throws {
         let directory = location.directory
         let store = try directory.openRevocationRegistry()
-        let ecosystem = try directory.openEcosystem(passphrase: try PassphraseSource.obtain(confirm: false))
+        let ecosystem = try directory.openEcosystem(passphrase: try directory.passphrase())
         let authority = try await ecosystem.vendorAuthority(try VendorName(vendor))
         if let since, since < 0 {
             throw FleetkeyError(.invalidArgument, "--since \(since) must be a deny list number, 0 or more")
         }
-        let list = try await DenyListPublisher(store: store, policy: ecosystem.policy).denyList(authority, since: since)
+        let list = try await DenyListPublisher(store: store, policy: ecosystem.policy, clock: Runtime.clock).denyList(
+            authority, since: since)
         let name = authority.id + (since.map { "-since-\($0)" } ?? "") + ".dl"
         let file = URL(
             fileURLWithPath: out ?? directory.url.appendingPathComponent("denylist").appendingPathComponent(name).path)

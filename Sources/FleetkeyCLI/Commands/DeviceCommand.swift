@@ -120,8 +120,8 @@ struct DeviceShow: FleetkeyCommand {
                 "notAfter": formatter.string(from: $0.notAfter),
             ]
         }
-        let events = try await registry.events(subject: "device:\(record.id)", limit: nil).map { event in
-            var row = ["at": formatter.string(from: event.at), "actor": event.actor, "action": event.action]
+        let events = try await registry.events(subject: .device(record.id), limit: nil).map { event in
+            var row = ["at": formatter.string(from: event.at), "actor": event.actor, "action": event.action.rawValue]
             if let from = event.fromState { row["from"] = from }
             if let to = event.toState { row["to"] = to }
             return row

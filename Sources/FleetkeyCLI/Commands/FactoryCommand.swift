@@ -57,7 +57,7 @@ struct FactoryProvision: FleetkeyCommand {
         let directory = location.directory
         let vendorName = try VendorName(vendor)
         let elements = try elementSource(directory: directory, vendor: vendorName)
-        let ecosystem = try directory.openEcosystem(passphrase: try PassphraseSource.obtain(confirm: false))
+        let ecosystem = try directory.openEcosystem(passphrase: try directory.passphrase())
         guard let supplyChain = ecosystem.store as? any SupplyChainStore else {
             throw FleetkeyError(.configuration, "this registry does not support factory provisioning")
         }

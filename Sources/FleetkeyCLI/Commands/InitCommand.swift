@@ -46,11 +46,8 @@ struct InitCommand: FleetkeyCommand {
                 "\(directory.url.path) already holds an ecosystem (fleetkey.json); refusing to overwrite it. "
                     + "Choose another --dir, or remove it if you really mean to start over")
         }
-        guard (try? VendorName(name)) != nil else {
-            throw FleetkeyError(
-                .invalidArgument, "ecosystem name '\(name)' must be 1-64 letters, digits, spaces, '-', '.' or '_'")
-        }
         let spec = try KeySpec(cliName: algorithm)
+        let policy = try EcosystemPolicy.founding(ecosystem: name, baseURL: baseURL, random: Runtime.random)
         let rootKeyCustody = try CAKeyOption.custody(key, label: "root")
         // A PostgreSQL registry is reached, migrated and checked to be empty before anything is created.
         var postgres: (location: PostgresLocation, registry: PostgresRegistry)?
@@ -61,21 +58,21 @@ struct InitCommand: FleetkeyCommand {
         let passphrase = try PassphraseSource.obtain(confirm: true)
         let cost = ScryptCost(log2N: kdfLog2N)
 
-        let policy = try EcosystemPolicy(ecosystem: name, baseURL: baseURL, hardwareModuleType: Self.newHardwareType())
         try FileManager.default.createDirectory(at: directory.url, withIntermediateDirectories: true)
         let keystore = try SoftwareKeystore(directory: directory.keysURL, passphrase: passphrase, cost: cost)
         try policy.encoded().write(to: directory.policyURL, options: .atomic)
         let registry: any RegistryStore = try postgres?.registry ?? SQLiteRegistry(path: directory.registryURL.path)
         let registryName = postgres?.location.url ?? directory.registryURL.path
         let ecosystem = Ecosystem(
-            policy: policy, store: registry, custody: keystore, caKeyCustody: rootKeyCustody, actor: Actor.current)
+            policy: policy, store: registry, custody: keystore, caKeyCustody: rootKeyCustody, clock: Runtime.clock,
+            random: Runtime.random, actor: Actor.current)
         let root = try await ecosystem.createRoot(algorithm: spec)
         let rootFile = try directory.publish(try root.pemString(), as: "root.pem")
         // Written last: its presence is what marks a complete ecosystem.
         try directory.writeConfiguration(
             .init(
                 format: 1, name: name, registry: postgres?.location.url ?? "registry.sqlite", keystore: "keys",
-                scryptLog2N: cost.log2N, createdAt: Date()))
+                scryptLog2N: cost.log2N, createdAt: Runtime.clock.now()))
 
         if json {
             try Output.json(
@@ -95,16 +92,6 @@ struct InitCommand: FleetkeyCommand {
             Output.line("  keystore     \(directory.keysURL.path) (encrypted, scrypt 2^\(cost.log2N))")
             Output.line("Next: fleetkey vendor add NAME --dir \(directory.url.path)")
         }
-    }
-
-    /// A fresh hwType OID under the UUID arc 2.25 (ITU-T X.667), so ecosystems need no registration to start.
-    ///
-    /// The arc is 63 random bits rather than a full 128-bit UUID because SwiftASN1 holds arcs in 64-bit
-    /// integers; operators with a registered OID should put it in policy.json (`hardwareModuleType`).
-    static func newHardwareType() -> String {
-        let bytes = SystemRandomSource().bytes(count: 8)
-        let value = bytes.reduce(UInt64(0)) { $0 << 8 | UInt64($1) } & 0x7FFF_FFFF_FFFF_FFFF
-        return "2.25.\(value)"
     }
 
     struct InitResult: Encodable {

@@ -56,7 +56,7 @@ struct IssueCommand: FleetkeyCommand {
         }
         // Decode and check the request before asking for the passphrase, so bad input fails fast.
         _ = try policy.decodeRequest(Array(bytes), profile: profile, at: Date(), source: "request '\(csr)'")
-        let ecosystem = try directory.openEcosystem(passphrase: try PassphraseSource.obtain(confirm: false))
+        let ecosystem = try directory.openEcosystem(passphrase: try directory.passphrase())
         let authority = try await ecosystem.vendorAuthority(vendorName)
         let issued = try await ecosystem.issueDeviceIdentity(
             .init(csr: Array(bytes), profile: profile, hardwareModule: hardware, lot: lot), by: authority)

@@ -44,14 +44,14 @@ struct ManifestExport: FleetkeyCommand {
         let directory = location.directory
         let store = try directory.openSupplyChainRegistry()
         let vendorName = try await LotShow.vendor(of: lot, named: vendor, in: store)
-        let ecosystem = try directory.openEcosystem(passphrase: try PassphraseSource.obtain(confirm: false))
+        let ecosystem = try directory.openEcosystem(passphrase: try directory.passphrase())
         guard let index = ecosystem.store as? any RevocationStore else {
             throw FleetkeyError(.configuration, "this registry cannot find the vendor's manifest signer")
         }
         let signer = try await ecosystem.delegatedSigner(
             vendor: vendorName, profile: CertificateProfile.Name.manifestSigner, index: index)
         let started = ContinuousClock.now
-        let exported = try await ManifestExporter(ecosystem: ecosystem).export(
+        let exported = try await ManifestExporter(ecosystem: ecosystem, supplyChain: store).export(
             vendor: vendorName, lot: lot, buyer: buyer, signer: signer)
         let url = URL(fileURLWithPath: out)
         try Data(exported.bytes).write(to: url, options: .atomic)
@@ -85,8 +85,12 @@ struct ManifestImport: FleetkeyCommand {
             whole manifest with a report naming each bad entry, and nothing is imported. Importing the same manifest
             again changes nothing.
 
-            In an owner's directory (fleetkey owner init) the root is its trust anchor, and the signer's status comes
-            from the CRLs given with --crl. In an ecosystem's directory the registry knows the signer's status.
+            Every certificate's revocation status is checked: the signer's and every device's against the vendor CA's
+            CRLs, the vendor CA's against the root's; a revoked one refuses the manifest, and so does an unknown one.
+            In an owner's directory (fleetkey owner init) the root is its trust anchor, and the status comes from the
+            CRLs given with --crl; without --crl it is fetched from each certificate's CRL distribution point, or else
+            its OCSP responder, and verified (--offline: never fetch). In an ecosystem's directory the registry knows
+            every status.
             """)
 
     @OptionGroup var location: DirectoryOption
@@ -94,6 +98,8 @@ struct ManifestImport: FleetkeyCommand {
     @Option(help: "The owner the devices ship to (default: the owner of an owner's directory).") var owner: String?
     @Option(help: "A CRL (DER or PEM) for the signer's status; repeat for the vendor CA's and the root's.")
     var crl: [String] = []
+    @Flag(help: "Never fetch status over the network: use --crl, or the registry of an ecosystem's directory.")
+    var offline = false
     @Flag(help: "Print the result (or the refusal report) as JSON.") var json = false
 
     struct Result: Encodable {
@@ -126,14 +132,21 @@ struct ManifestImport: FleetkeyCommand {
             }
             return try PEMOrDER.der(Array(data), label: "X509 CRL", source: "--crl \(path)")
         }
-        let source: ManifestVerifier.SignerStatusSource =
-            !crls.isEmpty || configuration.role == "owner" ? .crls(crls) : .registry(store)
+        let source: StatusEvidence
+        if !crls.isEmpty || (offline && configuration.role == "owner") {
+            source = .crls(crls)
+        } else if configuration.role != "owner", let registry = store as? any RevocationStore {
+            source = .registry(registry)
+        } else {
+            source = .fetched(HTTPStatusFetcher())
+        }
         let importer = ManifestImporter(
             store: store,
-            verifier: ManifestVerifier(trustAnchor: try Certificate(derEncoded: root.certificateDER), now: Date()),
+            verifier: ManifestVerifier(
+                trustAnchor: try Certificate(derEncoded: root.certificateDER), now: Runtime.clock.now()),
             actor: Actor.current)
         if !json { Output.progress("verifying \(file) (\(bytes.count) bytes) for owner '\(ownerName)' ...") }
-        switch try await importer.importManifest(Array(bytes), owner: ownerName, signerStatus: source) {
+        switch try await importer.importManifest(Array(bytes), owner: ownerName, status: source) {
         case .imported(let manifest):
             if json {
                 try Output.json(

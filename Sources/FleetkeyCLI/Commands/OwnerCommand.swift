@@ -32,7 +32,7 @@ struct OwnerInit: FleetkeyCommand {
                 .alreadyExists,
                 "\(directory.url.path) already holds a registry (fleetkey.json); refusing to overwrite it")
         }
-        try OwnerAdd.checkName(name)
+        try OwnerRegistry.checkOwnerName(name)
         guard let bytes = FileManager.default.contents(atPath: trustAnchor) else {
             throw FleetkeyError(.invalidArgument, "cannot read the trust anchor '\(trustAnchor)'")
         }
@@ -42,23 +42,13 @@ struct OwnerInit: FleetkeyCommand {
         let anchorFile = directory.url.appendingPathComponent("trust-anchor.pem")
         try Data((try root.pemString() + "\n").utf8).write(to: anchorFile, options: .atomic)
         let registry = try SQLiteRegistry(path: directory.registryURL.path)
-        let now = Date()
-        let anchor = try TrustAnchor.records(root, at: now)
-        try await registry.createRoot(
-            anchor.authority, certificate: anchor.certificate, key: anchor.key,
-            events: [
-                LifecycleEvent(
-                    at: now, actor: Actor.current, action: "trust-anchor.added", subject: "authority:root",
-                    detail: ["subject": root.subject.description, "key": anchor.key.fingerprint])
-            ])
-        try await registry.addOwner(
-            OwnerRecord(name: name, createdAt: now),
-            events: [LifecycleEvent(at: now, actor: Actor.current, action: "owner.added", subject: "owner:\(name)")])
+        try await OwnerRegistry(store: registry, clock: Runtime.clock, actor: Actor.current)
+            .create(trusting: root, owner: name)
         // Written last: its presence is what marks a complete registry.
         try directory.writeConfiguration(
             .init(
-                format: 1, name: name, registry: "registry.sqlite", keystore: nil, scryptLog2N: nil, createdAt: now,
-                role: "owner", trustAnchor: "trust-anchor.pem"))
+                format: 1, name: name, registry: "registry.sqlite", keystore: nil, scryptLog2N: nil,
+                createdAt: Runtime.clock.now(), role: "owner", trustAnchor: "trust-anchor.pem"))
         if json {
             try Output.json([
                 "directory": directory.url.path, "owner": name, "trustAnchor": anchorFile.path,
@@ -80,20 +70,9 @@ struct OwnerAdd: FleetkeyCommand {
     @Argument(help: "The owner's name.") var name: String
     @Flag(help: "Print the result as JSON.") var json = false
 
-    static func checkName(_ name: String) throws {
-        guard (try? VendorName(name)) != nil else {
-            throw FleetkeyError(
-                .invalidArgument, "owner name '\(name)' must be 1-64 letters, digits, spaces, '-', '.' or '_'")
-        }
-    }
-
     func execute() async throws {
-        try Self.checkName(name)
         let store = try location.directory.openSupplyChainRegistry()
-        let now = Date()
-        try await store.addOwner(
-            OwnerRecord(name: name, createdAt: now),
-            events: [LifecycleEvent(at: now, actor: Actor.current, action: "owner.added", subject: "owner:\(name)")])
+        try await OwnerRegistry(store: store, clock: Runtime.clock, actor: Actor.current).addOwner(name)
         if json {
             try Output.json(["owner": name])
         } else {

@@ -55,7 +55,7 @@ struct RevokeCommand: FleetkeyCommand {
             target = .vendor(try VendorName(vendor!))
         }
         let store = try location.directory.openRevocationRegistry()
-        let report = try await Revoker(store: store, actor: Actor.current).revoke(
+        let report = try await Revoker(store: store, clock: Runtime.clock, actor: Actor.current).revoke(
             target, reason: reason, invalidityDate: invalidity)
         if json {
             try Output.json(

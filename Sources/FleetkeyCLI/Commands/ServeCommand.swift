@@ -41,7 +41,7 @@ struct ServeCommand: FleetkeyCommand {
         }
         let directory = location.directory
         let store = try directory.openRevocationRegistry()
-        let ecosystem = try directory.openEcosystem(passphrase: try PassphraseSource.obtain(confirm: false))
+        let ecosystem = try directory.openEcosystem(passphrase: try directory.passphrase())
         let policy = ecosystem.policy
 
         LoggingSystem.bootstrap { label in
@@ -76,11 +76,12 @@ struct ServeCommand: FleetkeyCommand {
             }
         }
         let responder = try OCSPResponder(
-            issuers: served, statusSource: RegistryStatusSource(store: store), clock: SystemWallClock(),
+            issuers: served, statusSource: RegistryStatusSource(store: store), clock: Runtime.clock,
             configuration: OCSPResponderConfiguration(validity: Double(policy.revocation.ocspValidityMinutes) * 60))
         let distribution = CRLDistribution(policy: policy)
         let refresher = StatusRefreshService(
-            store: store, publisher: CRLPublisher(store: store, policy: policy), authorities: authorities,
+            store: store, publisher: CRLPublisher(store: store, policy: policy, clock: Runtime.clock),
+            authorities: authorities,
             distribution: distribution, ocsp: responder, logger: logger)
         logger.info(
             "serving",

@@ -40,7 +40,7 @@ struct VendorAdd: FleetkeyCommand {
         _ = try directory.configuration()
         let caKeyCustody = try CAKeyOption.custody(key, label: vendor.authorityID)
         let ecosystem = try directory.openEcosystem(
-            passphrase: try PassphraseSource.obtain(confirm: false), caKeyCustody: caKeyCustody)
+            passphrase: try directory.passphrase(), caKeyCustody: caKeyCustody)
         let setup = try await ecosystem.addVendor(vendor, algorithm: spec)
         let caFile = try directory.publish(try setup.caCertificate.pemString(), as: "\(vendor.authorityID).pem")
         let ocspFile = try directory.publish(

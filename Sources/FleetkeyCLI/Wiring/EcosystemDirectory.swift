@@ -34,6 +34,9 @@ struct EcosystemDirectory {
         var role: String?
         /// An owner directory's trusted ecosystem root, as a file name in the directory.
         var trustAnchor: String?
+        /// Only in a directory `fleetkey demo` made: the file (mode 0600) holding its keystore passphrase, so the
+        /// commands the demo prints run as printed. Never set for a real ecosystem.
+        var demoPassphraseFile: String?
     }
 
     /// Finds the ecosystem: `--dir`, then FLEETKEY_DIR, then ./fleetkey-data.
@@ -114,8 +117,30 @@ struct EcosystemDirectory {
         Ecosystem(
             policy: try policy(), store: try openRegistry(),
             custody: try KeyCustodyRouter(keystore: try openKeystore(passphrase: passphrase)),
-            caKeyCustody: caKeyCustody,
-            actor: Actor.current)
+            caKeyCustody: caKeyCustody, clock: Runtime.clock, random: Runtime.random, actor: Actor.current)
+    }
+
+    /// The keystore passphrase: FLEETKEY_PASSPHRASE or the terminal (``PassphraseSource``); in a directory made by
+    /// `fleetkey demo`, its demo passphrase file, with a warning that it is for demos only.
+    func passphrase() throws -> Passphrase {
+        if ProcessInfo.processInfo.environment["FLEETKEY_PASSPHRASE"] == nil,
+            let name = try? configuration().demoPassphraseFile
+        {
+            let file = url.appendingPathComponent(name)
+            guard let data = FileManager.default.contents(atPath: file.path),
+                let text = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .newlines), !text.isEmpty
+            else {
+                throw FleetkeyError(.keyAccessDenied, "the demo passphrase file \(file.path) is missing or empty")
+            }
+            let mode = (try? FileManager.default.attributesOfItem(atPath: file.path)[.posixPermissions] as? Int) ?? 0
+            guard mode & 0o077 == 0 else {
+                throw FleetkeyError(
+                    .keyAccessDenied, "the demo passphrase file \(file.path) is readable by others; chmod 600 it")
+            }
+            Output.progress("note: using the demo passphrase in \(file.path) (fleetkey demo; for demos only)")
+            return Passphrase(text)
+        }
+        return try PassphraseSource.obtain(confirm: false)
     }
 
     /// Writes a public copy of a CA certificate under certs/.
@@ -125,6 +150,12 @@ struct EcosystemDirectory {
         try Data((pem.hasSuffix("\n") ? pem : pem + "\n").utf8).write(to: file, options: .atomic)
         return file
     }
+}
+
+/// The real clock and randomness, chosen once here at the composition root and passed into the core.
+enum Runtime {
+    static let clock: any WallClock = SystemWallClock()
+    static let random: any RandomSource = SystemRandomSource()
 }
 
 /// Who the event log says did something: FLEETKEY_ACTOR, or the operating-system user.

@@ -70,7 +70,7 @@ extension RegistrySelection {
         let registry = try PostgresRegistry(location: location, password: databasePassword)
         OpenRegistries.adopt(registry)
         try await registry.migrate()
-        if try await registry.authority(id: "root") != nil {
+        if try await (registry as any RegistryStore).authority(id: "root") != nil {
             throw FleetkeyError(
                 .alreadyExists,
                 "the database at \(location) already holds a Fleetkey registry (it has a root CA); refusing to "

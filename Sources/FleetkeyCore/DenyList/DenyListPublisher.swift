@@ -8,7 +8,7 @@ public struct DenyListPublisher: Sendable {
     public let policy: EcosystemPolicy
     public let clock: any WallClock
 
-    public init(store: any RevocationStore, policy: EcosystemPolicy, clock: any WallClock = SystemWallClock()) {
+    public init(store: any RevocationStore, policy: EcosystemPolicy, clock: any WallClock) {
         self.store = store
         self.policy = policy
         self.clock = clock

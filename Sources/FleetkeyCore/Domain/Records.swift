@@ -1,7 +1,8 @@
+import Crypto
 import Foundation
 
 /// Which kind of certificate authority a record describes.
-public enum AuthorityKind: String, Sendable, Codable, Hashable {
+public enum AuthorityKind: String, Sendable, Codable, Hashable, CaseIterable {
     case root
     case vendor
 }
@@ -39,7 +40,7 @@ public struct AuthorityRecord: Hashable, Sendable {
 }
 
 /// Whether a vendor may still issue.
-public enum VendorState: String, Sendable, Codable, Hashable {
+public enum VendorState: String, Sendable, Codable, Hashable, CaseIterable {
     case active
     case revoked
 }
@@ -60,7 +61,7 @@ public struct VendorRecord: Hashable, Sendable {
 }
 
 /// Where a private key lives. The registry records this so an auditor can answer "which key is where".
-public enum KeyCustodyKind: String, Sendable, Codable, Hashable {
+public enum KeyCustodyKind: String, Sendable, Codable, Hashable, CaseIterable {
     /// Generated outside Fleetkey; only the public key and a proof of possession (the CSR) were seen.
     case external
     /// In Fleetkey's encrypted software keystore.
@@ -80,24 +81,34 @@ public struct KeyRecord: Hashable, Sendable {
     public var custody: KeyCustodyKind
     /// A custody-specific locator (keystore reference, PKCS#11 URI, element id); never key material.
     public var location: String?
+    /// When the registry first learned the key (a key seen again keeps its first time).
+    public var createdAt: Date
 
     public init(
         fingerprint: String,
         subjectPublicKeyInfo: [UInt8],
         algorithm: KeySpec,
         custody: KeyCustodyKind,
-        location: String?
+        location: String?,
+        createdAt: Date
     ) {
         self.fingerprint = fingerprint
         self.subjectPublicKeyInfo = subjectPublicKeyInfo
         self.algorithm = algorithm
         self.custody = custody
         self.location = location
+        self.createdAt = createdAt
+    }
+
+    /// The registry's identity of a public key: lower-case hex SHA-256 of its DER SubjectPublicKeyInfo. The one
+    /// place it is computed, so a clone found by one path is found by every other.
+    public static func fingerprint(ofSubjectPublicKeyInfo spki: [UInt8]) -> String {
+        Hex.lower(SHA256.hash(data: spki))
     }
 }
 
 /// The status of a certificate in the registry.
-public enum CertificateStatus: String, Sendable, Codable, Hashable {
+public enum CertificateStatus: String, Sendable, Codable, Hashable, CaseIterable {
     case valid
     case revoked
 }
@@ -119,6 +130,9 @@ public struct CertificateRecord: Hashable, Sendable {
     public var issuedAt: Date
     /// When, why and since when a revoked certificate was revoked; `nil` while it is valid.
     public var revocation: RevocationInfo?
+    /// Which of its issuer's CRLs its cRLDistributionPoint names, fixed at issuance; `nil` when it names none.
+    /// CRLs are published by this recorded scope, never recomputed from today's policy.
+    public var crlScope: CRLScope?
 
     public init(
         issuer: String,
@@ -132,7 +146,8 @@ public struct CertificateRecord: Hashable, Sendable {
         der: [UInt8],
         status: CertificateStatus,
         issuedAt: Date,
-        revocation: RevocationInfo? = nil
+        revocation: RevocationInfo? = nil,
+        crlScope: CRLScope?
     ) {
         self.issuer = issuer
         self.serial = serial
@@ -146,6 +161,7 @@ public struct CertificateRecord: Hashable, Sendable {
         self.status = status
         self.issuedAt = issuedAt
         self.revocation = revocation
+        self.crlScope = crlScope
     }
 }
 
@@ -193,10 +209,8 @@ public struct LifecycleEvent: Hashable, Sendable {
     public var sequence: Int64?
     public var at: Date
     public var actor: String
-    /// A dotted verb such as `certificate.issued` or `device.provisioned`.
-    public var action: String
-    /// What the event is about, as `kind:identifier` (for example `device:Acme/SN-1`).
-    public var subject: String
+    public var action: EventAction
+    public var subject: EventSubject
     public var fromState: String?
     public var toState: String?
     /// Non-secret facts worth keeping (serial, profile, reason).
@@ -206,8 +220,8 @@ public struct LifecycleEvent: Hashable, Sendable {
         sequence: Int64? = nil,
         at: Date,
         actor: String,
-        action: String,
-        subject: String,
+        action: EventAction,
+        subject: EventSubject,
         fromState: String? = nil,
         toState: String? = nil,
         detail: [String: String] = [:]

@@ -30,8 +30,8 @@ public struct Ecosystem: Sendable {
         store: any RegistryStore,
         custody: any KeyCustody,
         caKeyCustody: (any KeyCustody)? = nil,
-        clock: any WallClock = SystemWallClock(),
-        random: any RandomSource = SystemRandomSource(),
+        clock: any WallClock,
+        random: any RandomSource,
         actor: String
     ) {
         self.policy = policy
@@ -62,18 +62,19 @@ public struct Ecosystem: Sendable {
             let record = AuthorityRecord(
                 id: "root", kind: .root, vendor: nil, certificateDER: try certificate.derBytes(),
                 keyReference: key.reference, algorithm: algorithm, createdAt: now)
-            let keyRecord = try keyRecord(key.publicKey, custody: caCustody.kind, location: key.reference)
+            let keyRecord = try keyRecord(key.publicKey, custody: caCustody.kind, location: key.reference, now: now)
             try await store.createRoot(
                 record,
                 certificate: try certificateRecord(
-                    certificate, issuer: "root", profile: draft.profileName, key: keyRecord, device: nil, now: now),
+                    certificate, draft: draft, issuer: "root", key: keyRecord, device: nil, now: now),
                 key: keyRecord,
                 events: [
                     event(
-                        "ecosystem.created", subject: "authority:root", to: "active", detail: ["name": policy.ecosystem]
+                        .ecosystemCreated, subject: .authority("root"), to: "active", detail: ["name": policy.ecosystem]
                     ),
                     event(
-                        "certificate.issued", subject: "certificate:root/\(certificate.serialNumber.hexString)",
+                        .certificateIssued,
+                        subject: .certificate(issuer: "root", serial: certificate.serialNumber.hexString),
                         detail: ["profile": draft.profileName]),
                 ])
             return certificate
@@ -122,20 +123,16 @@ public struct Ecosystem: Sendable {
                 id: name.authorityID, certificate: caCertificate,
                 signingKey: try await caCustody.signingKey(caKey.reference), policy: policy)
 
-            var issued: [(Certificate, String, CustodiedKey)] = [(caCertificate, "root", caKey)]
+            var issued: [Issued] = [
+                Issued(certificate: caCertificate, draft: caDraft, issuer: "root", key: caKey, custody: caCustody.kind)
+            ]
             for (profile, role) in [
                 (CertificateProfile.Name.ocspResponder, "OCSP Responder"),
                 (CertificateProfile.Name.manifestSigner, "Manifest Signer"),
             ] {
                 let key = try await custody.generateKey(algorithm, label: "\(name.authorityID)-\(profile)")
                 generated.append((custody, key))
-                let draft = try builder.draft(
-                    .init(
-                        profileName: profile,
-                        subject: SubjectName([(.organization, name.value), (.commonName, "\(name.value) \(role)")]),
-                        publicKey: key.publicKey),
-                    issuer: vendorCA.info, issuerKey: vendorCA.keySpec, serial: serials.next(), now: now)
-                issued.append((try vendorCA.issue(draft, now: now), name.authorityID, key))
+                issued.append(try delegated(profile, role: role, vendor: name, key: key, by: vendorCA, now: now))
             }
 
             let vendor = VendorRecord(name: name, authorityID: name.authorityID, state: .active, createdAt: now)
@@ -144,35 +141,55 @@ public struct Ecosystem: Sendable {
                 keyReference: caKey.reference, algorithm: algorithm, createdAt: now)
             var certificates: [CertificateRecord] = []
             var keys: [KeyRecord] = []
-            var events = [event("vendor.admitted", subject: "vendor:\(name)", to: VendorState.active.rawValue)]
-            for ((certificate, issuer, key), profile) in zip(
-                issued,
-                [
-                    CertificateProfile.Name.vendorCA, CertificateProfile.Name.ocspResponder,
-                    CertificateProfile.Name.manifestSigner,
-                ])
-            {
+            var events = [event(.vendorAdmitted, subject: .vendor(name), to: VendorState.active.rawValue)]
+            for item in issued {
                 let keyRecord = try keyRecord(
-                    key.publicKey, custody: key.reference == caKey.reference ? caCustody.kind : custody.kind,
-                    location: key.reference)
+                    item.key.publicKey, custody: item.custody, location: item.key.reference, now: now)
                 keys.append(keyRecord)
                 certificates.append(
                     try certificateRecord(
-                        certificate, issuer: issuer, profile: profile, key: keyRecord, device: nil, now: now))
+                        item.certificate, draft: item.draft, issuer: item.issuer, key: keyRecord, device: nil, now: now)
+                )
                 events.append(
                     event(
-                        "certificate.issued", subject: "certificate:\(issuer)/\(certificate.serialNumber.hexString)",
-                        detail: ["profile": profile, "vendor": name.value]))
+                        .certificateIssued,
+                        subject: .certificate(issuer: item.issuer, serial: item.certificate.serialNumber.hexString),
+                        detail: ["profile": item.draft.profileName, "vendor": name.value]))
             }
             try await store.addVendor(
                 vendor, authority: authority, certificates: certificates, keys: keys, events: events)
             return VendorSetup(
-                vendor: vendor, caCertificate: caCertificate, ocspResponderCertificate: issued[1].0,
-                manifestSignerCertificate: issued[2].0)
+                vendor: vendor, caCertificate: caCertificate, ocspResponderCertificate: issued[1].certificate,
+                manifestSignerCertificate: issued[2].certificate)
         } catch {
             for (owner, key) in generated { try? await owner.destroyKey(key.reference) }
             throw error
         }
+    }
+
+    /// A certificate signed during vendor admission, with what its record needs.
+    struct Issued {
+        var certificate: Certificate
+        var draft: CertificateDraft
+        var issuer: String
+        var key: CustodiedKey
+        var custody: KeyCustodyKind
+    }
+
+    /// Signs a vendor's delegated certificate (its OCSP responder, its manifest signer) for a key in ``custody``.
+    func delegated(
+        _ profile: String, role: String, vendor: VendorName, key: CustodiedKey, by authority: CertificateAuthority,
+        now: Date
+    ) throws -> Issued {
+        let draft = try builder.draft(
+            .init(
+                profileName: profile,
+                subject: SubjectName([(.organization, vendor.value), (.commonName, "\(vendor.value) \(role)")]),
+                publicKey: key.publicKey),
+            issuer: authority.info, issuerKey: authority.keySpec, serial: serials.next(), now: now)
+        return Issued(
+            certificate: try authority.issue(draft, now: now), draft: draft, issuer: authority.id, key: key,
+            custody: custody.kind)
     }
 
     /// A vendor's issuing CA with its signing key, refusing unknown or revoked vendors.
@@ -307,7 +324,8 @@ public struct Ecosystem: Sendable {
         }
 
         let now = clock.now()
-        let keyRecord = try keyRecord(csr.publicKey, custody: request.keyCustody, location: request.keyLocation)
+        let keyRecord = try keyRecord(
+            csr.publicKey, custody: request.keyCustody, location: request.keyLocation, now: now)
         for attempt in 1...Self.serialAttempts {
             let draft = try builder.draft(
                 .init(
@@ -316,32 +334,31 @@ public struct Ecosystem: Sendable {
                 issuer: authority.info, issuerKey: authority.keySpec, serial: serials.next(), now: now)
             let certificate = try authority.issue(draft, now: now)
             let record = try certificateRecord(
-                certificate, issuer: authority.id, profile: request.profile, key: keyRecord, device: deviceID, now: now)
+                certificate, draft: draft, issuer: authority.id, key: keyRecord, device: deviceID, now: now)
             let device = DeviceRecord(
                 id: deviceID, state: toState, lot: request.lot ?? existing?.lot, keyFingerprint: keyRecord.fingerprint,
                 hardwareModule: hardwareModule, createdAt: existing?.createdAt ?? now, updatedAt: now)
-            let deviceSubject = "device:\(deviceID)"
             var events: [LifecycleEvent] = []
             if existing == nil {
                 events.append(
                     event(
-                        "device.registered", subject: deviceSubject, to: DeviceState.generated.rawValue,
+                        .deviceRegistered, subject: .device(deviceID), to: DeviceState.generated.rawValue,
                         detail: ["key": keyRecord.fingerprint]))
             }
             events.append(
                 event(
-                    "certificate.issued", subject: "certificate:\(authority.id)/\(record.serial)",
+                    .certificateIssued, subject: .certificate(issuer: authority.id, serial: record.serial),
                     detail: ["profile": request.profile, "device": deviceID.description]))
             if request.provisions {
                 events.append(
                     event(
-                        "device.provisioned", subject: deviceSubject, from: fromState.rawValue, to: toState.rawValue,
+                        .deviceProvisioned, subject: .device(deviceID), from: fromState.rawValue, to: toState.rawValue,
                         detail: ["certificate": record.serial]))
             }
             do {
                 try await store.record(
                     IssuanceUnit(
-                        certificate: record, key: keyRecord,
+                        issuer: authority.issuing, certificate: record, key: keyRecord,
                         device: DeviceChange(device: device, expectedState: existing?.state), events: events))
                 return IssuedCertificate(certificate: certificate, record: record, device: device)
             } catch is DuplicateSerialError where attempt < Self.serialAttempts {
@@ -389,25 +406,29 @@ public struct Ecosystem: Sendable {
 
     // MARK: Records
 
-    func keyRecord(_ key: Certificate.PublicKey, custody: KeyCustodyKind, location: String?) throws -> KeyRecord {
+    func keyRecord(_ key: Certificate.PublicKey, custody: KeyCustodyKind, location: String?, now: Date) throws
+        -> KeyRecord
+    {
         let spki = key.subjectPublicKeyInfoDER
         return KeyRecord(
-            fingerprint: Hex.lower(SHA256.hash(data: spki)), subjectPublicKeyInfo: spki, algorithm: try KeySpec(key),
-            custody: custody, location: location)
+            fingerprint: KeyRecord.fingerprint(ofSubjectPublicKeyInfo: spki), subjectPublicKeyInfo: spki,
+            algorithm: try KeySpec(key), custody: custody, location: location, createdAt: now)
     }
 
     func certificateRecord(
-        _ certificate: Certificate, issuer: String, profile: String, key: KeyRecord, device: DeviceID?, now: Date
+        _ certificate: Certificate, draft: CertificateDraft, issuer: String, key: KeyRecord, device: DeviceID?,
+        now: Date
     ) throws -> CertificateRecord {
         CertificateRecord(
-            issuer: issuer, serial: certificate.serialNumber.hexString, profile: profile,
+            issuer: issuer, serial: certificate.serialNumber.hexString, profile: draft.profileName,
             subject: certificate.subject.description, notBefore: certificate.notValidBefore,
             notAfter: certificate.notValidAfter, keyFingerprint: key.fingerprint, device: device,
-            der: try certificate.derBytes(), status: .valid, issuedAt: now)
+            der: try certificate.derBytes(), status: .valid, issuedAt: now, crlScope: draft.crlScope)
     }
 
     func event(
-        _ action: String, subject: String, from: String? = nil, to: String? = nil, detail: [String: String] = [:]
+        _ action: EventAction, subject: EventSubject, from: String? = nil, to: String? = nil,
+        detail: [String: String] = [:]
     ) -> LifecycleEvent {
         LifecycleEvent(
             at: clock.now(), actor: actor, action: action, subject: subject, fromState: from, toState: to,
@@ -422,5 +443,16 @@ extension CertificateAuthority {
             attribute.type == .RDNAttributeType.organizationName, let text = String(attribute.value)
         else { return nil }
         return try? VendorName(text)
+    }
+}
+
+extension CertificateAuthority {
+    /// This CA as an issuance re-checks it in the registry: its own certificate (issued by the root, or by itself
+    /// for the root) must still be valid, and its vendor, if it has one, still active.
+    public var issuing: IssuingAuthority {
+        let selfSigned = certificate.subject == certificate.issuer
+        return IssuingAuthority(
+            id: id, vendor: vendorName,
+            certificate: .init(issuer: selfSigned ? id : "root", serial: certificate.serialNumber.hexString))
     }
 }

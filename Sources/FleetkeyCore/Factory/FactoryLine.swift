@@ -168,7 +168,7 @@ public struct FactoryLine: Sendable {
             DeviceChange(device: device, expectedState: from),
             events: [
                 ecosystem.event(
-                    "device.provisioned", subject: "device:\(deviceID)", from: from.rawValue, to: device.state.rawValue,
+                    .deviceProvisioned, subject: .device(deviceID), from: from.rawValue, to: device.state.rawValue,
                     detail: [
                         "certificate": certificate.serialNumber.hexString, "element": elementID, "lot": lot,
                     ])

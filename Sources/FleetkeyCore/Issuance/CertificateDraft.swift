@@ -16,6 +16,8 @@ public struct CertificateDraft: Sendable {
     public var subject: SubjectName
     public var extensions: Certificate.Extensions
     public var signatureAlgorithm: Certificate.SignatureAlgorithm
+    /// The CRL the cRLDistributionPoint in ``extensions`` names, recorded with the certificate; `nil` when none.
+    public var crlScope: CRLScope?
 
     public init(
         profileName: String,
@@ -27,7 +29,8 @@ public struct CertificateDraft: Sendable {
         issuer: DistinguishedName,
         subject: SubjectName,
         extensions: Certificate.Extensions,
-        signatureAlgorithm: Certificate.SignatureAlgorithm
+        signatureAlgorithm: Certificate.SignatureAlgorithm,
+        crlScope: CRLScope? = nil
     ) {
         self.profileName = profileName
         self.serialNumber = serialNumber
@@ -39,6 +42,7 @@ public struct CertificateDraft: Sendable {
         self.subject = subject
         self.extensions = extensions
         self.signatureAlgorithm = signatureAlgorithm
+        self.crlScope = crlScope
     }
 
     /// Signs the draft with the issuer's key. Only ``CertificateAuthority`` calls this, after the lint.

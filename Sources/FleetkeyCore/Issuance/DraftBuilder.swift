@@ -70,6 +70,10 @@ public struct DraftBuilder: Sendable {
         let ski = SubjectKeyIdentifier(hash: request.publicKey)
         let authorityKeyID = issuer?.keyIdentifier ?? Array(ski.keyIdentifier)
         let authorityID = issuer?.authorityID
+        var crlScope: CRLScope?
+        if let authorityID, profile.issuerPointers.contains("crl") {
+            crlScope = policy.crlScope(issuer: authorityID, serial: Array(serial.bytes))
+        }
         let extensions = try Certificate.Extensions {
             Critical(
                 profile.certificateAuthority
@@ -97,10 +101,8 @@ public struct DraftBuilder: Sendable {
             if let authorityID {
                 let access = Self.accessDescriptions(profile.issuerPointers, issuer: authorityID, urls: policy.urls)
                 if !access.isEmpty { AuthorityInformationAccess(access) }
-                if profile.issuerPointers.contains("crl") {
-                    CRLDistributionPoints([
-                        DistributionPoint(uri: policy.crlURL(issuer: authorityID, serial: Array(serial.bytes)))
-                    ])
+                if let crlScope {
+                    CRLDistributionPoints([DistributionPoint(uri: policy.crlURL(issuer: authorityID, scope: crlScope))])
                 }
             }
             if profile.ocspNoCheck {
@@ -117,7 +119,8 @@ public struct DraftBuilder: Sendable {
             issuer: issuer?.subject ?? subjectDN,
             subject: request.subject,
             extensions: extensions,
-            signatureAlgorithm: issuerKey.signatureAlgorithm
+            signatureAlgorithm: issuerKey.signatureAlgorithm,
+            crlScope: crlScope
         )
     }
 

@@ -153,9 +153,13 @@ public struct ProfileLinter: Sendable {
                 check(
                     locations == expected, "authorityInfoAccess", "the policy's \(profile.issuerPointers) URLs",
                     "\(locations)")
-                let expectedCRL =
+                let expectedScope =
                     profile.issuerPointers.contains("crl")
-                    ? [policy.crlURL(issuer: issuer.authorityID, serial: Array(draft.serialNumber.bytes))] : []
+                    ? policy.crlScope(issuer: issuer.authorityID, serial: Array(draft.serialNumber.bytes)) : nil
+                let expectedCRL = expectedScope.map { [policy.crlURL(issuer: issuer.authorityID, scope: $0)] } ?? []
+                check(
+                    draft.crlScope == expectedScope, "crlScope", "the CRL the policy assigns to this serial",
+                    draft.crlScope.map(\.description) ?? "none")
                 check(
                     (crl?.points.flatMap(\.uris) ?? []) == expectedCRL, "cRLDistributionPoints",
                     "the issuer's CRL (partition) URL of the policy",

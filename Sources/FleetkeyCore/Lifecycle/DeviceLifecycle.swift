@@ -50,8 +50,11 @@ public struct DeviceLifecycle: Sendable {
         .revoke: .revoked, .decommission: .decommissioned,
     ]
 
+    /// Revocation is allowed from every state that is not terminal, `generated` included: a device left
+    /// half-provisioned by an interrupted factory run holds a certified key too, and nothing may keep a revocation
+    /// (of its lot, or of its vendor for cACompromise) from taking effect.
     private static let transitions: [DeviceState: [DeviceLifecycleEvent: DeviceState]] = [
-        .generated: [.provision: .provisioned],
+        .generated: [.provision: .provisioned, .revoke: .revoked],
         .provisioned: [.ship: .shipped, .revoke: .revoked],
         .shipped: [.commission: .commissioned, .revoke: .revoked],
         .commissioned: inService.merging([.activate: .active]) { $1 },

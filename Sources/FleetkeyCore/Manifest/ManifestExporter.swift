@@ -9,9 +9,11 @@ import SwiftASN1
 /// and signing-time attributes (RFC 5652 §11), so `openssl cms -verify -CAfile root.pem` checks it unaided.
 public struct ManifestExporter: Sendable {
     public let ecosystem: Ecosystem
+    public let supplyChain: any SupplyChainStore
 
-    public init(ecosystem: Ecosystem) {
+    public init(ecosystem: Ecosystem, supplyChain: any SupplyChainStore) {
         self.ecosystem = ecosystem
+        self.supplyChain = supplyChain
     }
 
     /// A signed manifest and what went into it.
@@ -33,6 +35,9 @@ public struct ManifestExporter: Sendable {
             throw FleetkeyError(.notFound, "unknown vendor '\(vendor)'")
         }
         let devices = try await ecosystem.store.devices(matching: DeviceFilter(vendor: vendor, lot: lot))
+        // One read for the whole lot's certificates, not one per device.
+        let certificatesByDevice = Dictionary(
+            grouping: try await supplyChain.certificates(vendor: vendor, lot: lot), by: { $0.device })
         guard !devices.isEmpty else {
             throw FleetkeyError(.notFound, "vendor '\(vendor)' has no lot '\(lot)' (see `fleetkey lot show`)")
         }
@@ -47,9 +52,8 @@ public struct ManifestExporter: Sendable {
                 skipped[device.id] = device.state
                 continue
             }
-            let certificates = try await ecosystem.store.certificates(forDevice: device.id)
             guard
-                let record = certificates.last(where: {
+                let record = certificatesByDevice[device.id]?.last(where: {
                     $0.status == .valid && $0.keyFingerprint == device.keyFingerprint
                 })
             else {

@@ -30,7 +30,7 @@ public struct ManifestImporter: Sendable {
     }
 
     public func importManifest(
-        _ bytes: [UInt8], owner: String, signerStatus: ManifestVerifier.SignerStatusSource
+        _ bytes: [UInt8], owner: String, status: StatusEvidence
     ) async throws -> Outcome {
         guard try await store.owner(named: owner) != nil else {
             let known = try await store.owners().map(\.name)
@@ -45,16 +45,19 @@ public struct ManifestImporter: Sendable {
         if let earlier = try await store.importedManifest(digest: digest) {
             return .alreadyImported(earlier)
         }
-        let outcome = try await verifier.verify(bytes, signerStatus: signerStatus)
+        let outcome = try await verifier.verify(bytes, status: status)
         var report = outcome.report
-        guard report.isClean, let vendorCA = outcome.vendorCA else { return .rejected(report) }
+        // The registry's checks run even when the manifest already has problems, so the report names them all.
+        guard let vendorCA = outcome.vendorCA, !outcome.entries.isEmpty || report.isClean else {
+            return .rejected(report)
+        }
         let vendor = try VendorName(outcome.document.vendor)
         let lot = outcome.document.lot
         let now = verifier.now
 
         // What the registry already knows about these keys and identities.
         let fingerprints = outcome.entries.map {
-            Hex.lower(SHA256.hash(data: $0.certificate.publicKey.subjectPublicKeyInfoDER))
+            KeyRecord.fingerprint(ofSubjectPublicKeyInfo: $0.certificate.publicKey.subjectPublicKeyInfoDER)
         }
         let byKey = Dictionary(grouping: try await store.devices(withKeys: fingerprints), by: \.keyFingerprint)
         let ids = outcome.entries.map { DeviceID(vendor: vendor, serial: $0.serial) }
@@ -102,16 +105,17 @@ public struct ManifestImporter: Sendable {
                 KeyRecord(
                     fingerprint: fingerprint, subjectPublicKeyInfo: entry.certificate.publicKey.subjectPublicKeyInfoDER,
                     algorithm: try KeySpec(entry.certificate.publicKey), custody: .secureElement,
-                    location: entry.hardwareModule.serialText))
+                    location: entry.hardwareModule.serialText, createdAt: now))
             certificates.append(
                 CertificateRecord(
                     issuer: vendor.authorityID, serial: entry.certificate.serialNumber.hexString,
                     profile: CertificateProfile.Name.deviceIdentity, subject: entry.certificate.subject.description,
                     notBefore: entry.certificate.notValidBefore, notAfter: entry.certificate.notValidAfter,
-                    keyFingerprint: fingerprint, device: id, der: entry.certificateDER, status: .valid, issuedAt: now))
+                    keyFingerprint: fingerprint, device: id, der: entry.certificateDER, status: .valid, issuedAt: now,
+                    crlScope: try CRLScope(distributionPointOf: entry.certificate, issuer: vendor.authorityID)))
             events.append(
                 LifecycleEvent(
-                    at: now, actor: actor, action: "device.shipped", subject: "device:\(id)",
+                    at: now, actor: actor, action: .deviceShipped, subject: .device(id),
                     fromState: existing?.state.rawValue, toState: DeviceState.shipped.rawValue,
                     detail: ["owner": owner, "manifest": digest]))
         }
@@ -121,7 +125,7 @@ public struct ManifestImporter: Sendable {
             digest: digest, vendor: vendor, lot: lot, owner: owner, deviceCount: outcome.entries.count, importedAt: now)
         events.append(
             LifecycleEvent(
-                at: now, actor: actor, action: "manifest.imported", subject: "manifest:\(digest)",
+                at: now, actor: actor, action: .manifestImported, subject: .manifest(digest: digest),
                 detail: [
                     "vendor": vendor.value, "lot": lot, "owner": owner, "devices": "\(outcome.entries.count)",
                     "signer": outcome.signer.map { $0.serialNumber.hexString } ?? "",

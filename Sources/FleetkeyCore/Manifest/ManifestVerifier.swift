@@ -18,15 +18,6 @@ public struct ManifestVerifier: Sendable {
         self.now = now
     }
 
-    /// Where the signer's revocation status comes from.
-    public enum SignerStatusSource: Sendable {
-        /// A registry that recorded the signer's certificate (the ecosystem's own).
-        case registry(any RegistryStore)
-        /// CRLs (DER), as `fleetkey crl publish` writes them or as served at the certificates' CRL distribution
-        /// points; each must be signed by the certificate's issuer and current.
-        case crls([[UInt8]])
-    }
-
     /// One entry that passed every check, decoded.
     public struct VerifiedEntry: Sendable {
         public var index: Int
@@ -46,7 +37,7 @@ public struct ManifestVerifier: Sendable {
         public var report: ManifestReport
     }
 
-    public func verify(_ bytes: [UInt8], signerStatus: SignerStatusSource) async throws -> Outcome {
+    public func verify(_ bytes: [UInt8], status: StatusEvidence) async throws -> Outcome {
         let content = try ManifestEnvelope.content(of: bytes)
         let document = try ManifestDocument.decode(content)
         var report = ManifestReport(entriesChecked: document.devices.count)
@@ -93,12 +84,24 @@ public struct ManifestVerifier: Sendable {
                 "the signer '\(failure.signer.subject)' does not chain to the trusted root '\(trustAnchor.subject)': "
                     + failure.policyFailures.map { "\($0.policyFailureReason)" }.joined(separator: "; ").prefix(400))
         }
+        let checker = RevocationChecker(evidence: status, now: now)
         if let signer {
             checkSigner(signer, vendor: vendor, vendorCA: vendorCA, problem: { problem("signer", $0) })
-            await checkStatus(of: signer, issuer: vendorCA, source: signerStatus) { problem("signer-status", $0) }
             if let vendorCA {
-                await checkStatus(of: vendorCA, issuer: trustAnchor, source: signerStatus, required: false) {
-                    problem("signer-status", $0)
+                // The signer against its vendor CA's CRLs, and the vendor CA against the root's: a vendor the root
+                // revoked signs nothing an owner accepts.
+                for (certificate, issuer, issuerID) in [
+                    (signer, vendorCA, vendor.authorityID), (vendorCA, trustAnchor, TrustAnchor.authorityID),
+                ] {
+                    switch await checker.check([certificate], issuedBy: issuer, issuerID: issuerID)[0] {
+                    case .good: break
+                    case .revoked(let how):
+                        problem(
+                            "signer-status",
+                            "'\(certificate.subject)' (serial \(certificate.serialNumber)) is revoked: \(how)")
+                    case .unknown(let why):
+                        problem("signer-status", "the status of '\(certificate.subject)' is unknown: \(why)")
+                    }
                 }
             }
         }
@@ -142,6 +145,26 @@ public struct ManifestVerifier: Sendable {
             }
             if let verified, report.problems.count == count { entries.append(verified) }
         }
+        // Every device certificate against its vendor CA's CRLs: a manifest with a revoked device is refused.
+        if let vendorCA, !entries.isEmpty {
+            let verdicts = await checker.check(
+                entries.map(\.certificate), issuedBy: vendorCA, issuerID: vendor.authorityID)
+            for (entry, verdict) in zip(entries, verdicts) {
+                switch verdict {
+                case .good:
+                    break
+                case .revoked(let how):
+                    problem(
+                        "revoked",
+                        "the device certificate (serial \(entry.certificate.serialNumber)) is revoked: \(how)",
+                        entry: entry.index, serial: entry.serial.value)
+                case .unknown(let why):
+                    problem(
+                        "device-status", "the status of the device certificate is unknown: \(why)", entry: entry.index,
+                        serial: entry.serial.value)
+                }
+            }
+        }
         return Outcome(document: document, signer: signer, vendorCA: vendorCA, entries: entries, report: report)
     }
 
@@ -161,65 +184,6 @@ public struct ManifestVerifier: Sendable {
         }
         if let vendorCA, signer.issuer != vendorCA.subject {
             problem("the signer was not issued by the vendor CA in the manifest's chain")
-        }
-    }
-
-    /// Looks up `certificate`'s revocation status; a revoked certificate, or (when `required`) an unknown status,
-    /// is a problem.
-    private func checkStatus(
-        of certificate: Certificate, issuer: Certificate?, source: SignerStatusSource, required: Bool = true,
-        problem: (String) -> Void
-    ) async {
-        let serial = certificate.serialNumber.hexString
-        switch source {
-        case .registry(let store):
-            let records = (try? await store.certificates(serial: serial)) ?? []
-            guard let record = records.first(where: { $0.der == (try? certificate.derBytes()) }) else {
-                if required {
-                    problem(
-                        "the registry has no record of '\(certificate.subject)' (serial \(serial)), so its status is "
-                            + "unknown: give its issuer's CRL with --crl")
-                }
-                return
-            }
-            if record.status == .revoked {
-                problem("'\(certificate.subject)' (serial \(serial)) is revoked")
-            }
-        case .crls(let crls):
-            guard let issuer else { return }
-            let dp = (try? certificate.extensions.first { $0.oid == FleetkeyOID.crlDistributionPoints })
-                .flatMap { $0 }.flatMap { try? CRLDistributionPoints($0) }?.points.first?.name
-            var covered = false
-            for der in crls {
-                guard let crl = try? CertificateList(derEncoded: der),
-                    crl.tbsCertList.issuer == certificate.issuer, crl.isSignatureValid(issuer: issuer)
-                else { continue }
-                if let idp = crl.tbsCertList.extensions.first(where: { $0.oid == IssuingDistributionPoint.oid }),
-                    let point = try? IssuingDistributionPoint(derEncoded: Array(idp.value)).distributionPoint,
-                    let dp, point != dp
-                {
-                    continue
-                }
-                guard crl.tbsCertList.nextUpdate >= now else {
-                    problem(
-                        "the CRL of '\(certificate.issuer)' given is out of date (nextUpdate \(crl.tbsCertList.nextUpdate))"
-                    )
-                    return
-                }
-                covered = true
-                if crl.tbsCertList.revokedCertificates.contains(where: {
-                    $0.serial == Array(certificate.serialNumber.bytes)
-                }) {
-                    problem(
-                        "'\(certificate.subject)' (serial \(serial)) is revoked (listed in CRL \(crl.tbsCertList.crlNumber ?? 0))"
-                    )
-                }
-            }
-            if !covered && required {
-                problem(
-                    "no current CRL of '\(certificate.issuer)' covering '\(certificate.subject)' was given, so its "
-                        + "status is unknown: give it with --crl (fleetkey crl publish writes it)")
-            }
         }
     }
 

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import X509
 
@@ -27,8 +26,8 @@ public enum TrustAnchor {
         let der = try root.derBytes()
         let spki = root.publicKey.subjectPublicKeyInfoDER
         let key = KeyRecord(
-            fingerprint: Hex.lower(SHA256.hash(data: spki)), subjectPublicKeyInfo: spki,
-            algorithm: try KeySpec(root.publicKey), custody: .external, location: nil)
+            fingerprint: KeyRecord.fingerprint(ofSubjectPublicKeyInfo: spki), subjectPublicKeyInfo: spki,
+            algorithm: try KeySpec(root.publicKey), custody: .external, location: nil, createdAt: now)
         return (
             AuthorityRecord(
                 id: authorityID, kind: .root, vendor: nil, certificateDER: der, keyReference: keyReference,
@@ -36,7 +35,7 @@ public enum TrustAnchor {
             CertificateRecord(
                 issuer: authorityID, serial: root.serialNumber.hexString, profile: CertificateProfile.Name.root,
                 subject: root.subject.description, notBefore: root.notValidBefore, notAfter: root.notValidAfter,
-                keyFingerprint: key.fingerprint, device: nil, der: der, status: .valid, issuedAt: now),
+                keyFingerprint: key.fingerprint, device: nil, der: der, status: .valid, issuedAt: now, crlScope: nil),
             key
         )
     }

@@ -88,19 +88,44 @@ public struct EcosystemPolicy: Codable, Sendable, Hashable {
             crlPartitions: 1, crlValidityHours: 24, rootCRLValidityDays: 90, ocspValidityMinutes: 60)
     }
 
+    /// The policy of a new ecosystem: today's standard profiles and algorithms, its public URLs under `baseURL`,
+    /// and a fresh hardwareModuleName type OID under the UUID arc 2.25 (ITU-T X.667), so an ecosystem needs no
+    /// registration to start. The arc is 63 random bits rather than a full 128-bit UUID because SwiftASN1 holds arcs
+    /// in 64-bit integers; operators with a registered OID put it in policy.json (`hardwareModuleType`).
+    public static func founding(ecosystem name: String, baseURL: String, random: any RandomSource) throws
+        -> EcosystemPolicy
+    {
+        guard (try? VendorName(name)) != nil else {
+            throw FleetkeyError(
+                .invalidArgument, "ecosystem name '\(name)' must be 1-64 letters, digits, spaces, '-', '.' or '_'")
+        }
+        let value = random.bytes(count: 8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) } & 0x7FFF_FFFF_FFFF_FFFF
+        return try EcosystemPolicy(ecosystem: name, baseURL: baseURL, hardwareModuleType: "2.25.\(value)")
+    }
+
+    /// The most CRL partitions a CA may have.
+    public static let maximumCRLPartitions = 4096
+
     /// The number of CRL partitions `issuer` publishes: the root always publishes one CRL.
     public func crlPartitionCount(issuer: String) -> Int {
         issuer == "root" ? 1 : max(1, revocation.crlPartitions)
     }
 
-    /// The CRL URL for a certificate with this serial from `issuer`: its partition's CRL when partitioned.
-    public func crlURL(issuer: String, serial: [UInt8]) -> String {
-        crlURL(issuer: issuer, partition: CRLPartition.index(serial: serial, of: crlPartitionCount(issuer: issuer)))
+    /// The CRL a new certificate with this serial from `issuer` goes to, under today's partition count.
+    public func crlScope(issuer: String, serial: [UInt8]) -> CRLScope {
+        let count = crlPartitionCount(issuer: issuer)
+        return count > 1 ? .partition(CRLPartition.index(serial: serial, of: count)) : .complete
     }
 
-    /// The URL of one CRL partition (`.../crl/vendor-acme.crl`, or `.../crl/vendor-acme-p3.crl` when partitioned).
-    public func crlURL(issuer: String, partition: Int) -> String {
-        urls.crl(issuer: crlPartitionCount(issuer: issuer) > 1 ? "\(issuer)-p\(partition)" : issuer)
+    /// The CRLs `issuer` publishes under today's partition count (CRLs that earlier certificates name come on top).
+    public func currentCRLScopes(issuer: String) -> [CRLScope] {
+        let count = crlPartitionCount(issuer: issuer)
+        return count > 1 ? (0..<count).map { .partition($0) } : [.complete]
+    }
+
+    /// The URL of one of `issuer`'s CRLs (`.../crl/vendor-acme.crl`, or `.../crl/vendor-acme-p3.crl`).
+    public func crlURL(issuer: String, scope: CRLScope) -> String {
+        urls.crl(issuer: scope.fileStem(issuer: issuer))
     }
 
     enum CodingKeys: String, CodingKey {
@@ -117,8 +142,10 @@ public struct EcosystemPolicy: Codable, Sendable, Hashable {
         algorithms = try container.decode(AlgorithmPolicy.self, forKey: .algorithms)
         profiles = try container.decode([String: CertificateProfile].self, forKey: .profiles)
         revocation = try container.decodeIfPresent(RevocationPolicy.self, forKey: .revocation) ?? .default
-        guard (1...4096).contains(revocation.crlPartitions) else {
-            throw FleetkeyError(.configuration, "policy.json: revocation.crlPartitions must be between 1 and 4096")
+        guard (1...Self.maximumCRLPartitions).contains(revocation.crlPartitions) else {
+            throw FleetkeyError(
+                .configuration,
+                "policy.json: revocation.crlPartitions must be between 1 and \(Self.maximumCRLPartitions)")
         }
     }
 

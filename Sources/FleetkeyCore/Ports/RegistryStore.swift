@@ -41,8 +41,8 @@ public protocol RegistryStore: Sendable {
     func devices(serial: DeviceSerial) async throws -> [DeviceRecord]
     func devices(matching filter: DeviceFilter) async throws -> [DeviceRecord]
 
-    /// Events in append order, optionally only those about one subject (`device:Acme/SN-1`).
-    func events(subject: String?, limit: Int?) async throws -> [LifecycleEvent]
+    /// Events in append order, optionally only those about one subject (a device's history).
+    func events(subject: EventSubject?, limit: Int?) async throws -> [LifecycleEvent]
 }
 
 /// Which devices a listing returns.
@@ -74,16 +74,43 @@ public struct DeviceChange: Sendable, Hashable {
 
 /// Everything one issuance writes, in one transaction.
 public struct IssuanceUnit: Sendable, Hashable {
+    /// The CA that signed, checked in the same transaction: the unit is refused if it was revoked meanwhile.
+    public var issuer: IssuingAuthority
     public var certificate: CertificateRecord
     public var key: KeyRecord
     public var device: DeviceChange?
     public var events: [LifecycleEvent]
 
-    public init(certificate: CertificateRecord, key: KeyRecord, device: DeviceChange?, events: [LifecycleEvent]) {
+    public init(
+        issuer: IssuingAuthority, certificate: CertificateRecord, key: KeyRecord, device: DeviceChange?,
+        events: [LifecycleEvent]
+    ) {
+        self.issuer = issuer
         self.certificate = certificate
         self.key = key
         self.device = device
         self.events = events
+    }
+}
+
+/// The issuing CA of an issuance, as the store re-checks it inside the issuance's transaction.
+///
+/// A factory run, a batch or a server loads its CA once; revoking the vendor or the CA's certificate later must
+/// still stop it. So every issuance asks the store, in the transaction that records it, that the CA's own
+/// certificate is still valid and, for a vendor CA, that the vendor is still active; on PostgreSQL those rows are
+/// read `FOR SHARE`, so a revocation either commits first (and the issuance is refused) or waits for it.
+public struct IssuingAuthority: Sendable, Hashable {
+    /// The authority's identifier (`vendor-acme`).
+    public var id: String
+    /// The vendor whose CA it is; `nil` for the root.
+    public var vendor: VendorName?
+    /// The CA's own certificate as the registry records it: its issuer (`root`) and serial.
+    public var certificate: RevocationUnit.CertificateKey
+
+    public init(id: String, vendor: VendorName?, certificate: RevocationUnit.CertificateKey) {
+        self.id = id
+        self.vendor = vendor
+        self.certificate = certificate
     }
 }
 
@@ -99,6 +126,38 @@ public struct DuplicateSerialError: Error, Sendable, Hashable {
 }
 
 extension FleetkeyError {
+    /// What a store says when an issuance's vendor was revoked after its CA was loaded.
+    public static func vendorNoLongerActive(_ vendor: VendorName) -> FleetkeyError {
+        FleetkeyError(
+            .invalidTransition,
+            "vendor '\(vendor)' has been revoked and its CA may no longer issue; nothing was recorded or handed out")
+    }
+
+    /// What a store says when an issuance's CA certificate was revoked after the CA was loaded.
+    public static func issuerCertificateRevoked(_ authority: String) -> FleetkeyError {
+        FleetkeyError(
+            .invalidTransition,
+            "the certificate of CA '\(authority)' is revoked (or no longer in the registry), so it may no longer "
+                + "issue; nothing was recorded or handed out")
+    }
+
+    /// What a store says when a device is not in the state the writer read.
+    public static func deviceChanged(_ device: DeviceID, expected: DeviceState) -> FleetkeyError {
+        FleetkeyError(
+            .conflict,
+            "device \(device) is no longer \(expected.rawValue): another process changed it first; re-read and retry")
+    }
+
+    /// What a store says when a new device was registered by another writer first.
+    public static func deviceRegisteredFirst(_ device: DeviceID) -> FleetkeyError {
+        FleetkeyError(.conflict, "device \(device) was registered by another process first; re-read and retry")
+    }
+
+    /// What a store says when a certificate to revoke is no longer valid.
+    public static func certificateNoLongerValid(issuer: String, serial: String) -> FleetkeyError {
+        FleetkeyError(.conflict, "certificate \(issuer)/\(serial) is no longer valid; re-read and retry")
+    }
+
     /// What a store says when a device would take a key another device holds: one key, one device, ever (a second
     /// device presenting it is a clone; a revoked key is never certified again).
     public static func keyHeldByAnotherDevice(_ device: DeviceRecord) -> FleetkeyError {

@@ -2,21 +2,32 @@ import Foundation
 
 /// The registry's revocation side: selecting certificates, recording revocations, and publishing CRLs.
 ///
-/// Kept apart from ``RegistryStore`` so a store gains it as one capability. Writes are single transactions
-/// with optimistic checks: a certificate is revoked only if still valid, a device moves only from the state
-/// the planner read, otherwise `.conflict` and nothing is written.
+/// Kept apart from ``RegistryStore`` so a store gains it as one capability. A revocation is one transaction that
+/// reads what it covers and writes what the core planned from that read (``revoke(_:plan:)``), so no issuance can
+/// slip between the two; its writes still check what they change (a certificate is revoked only if valid, a
+/// device moves only from the state the plan saw), and fail with `.conflict`, writing nothing, otherwise.
 public protocol RevocationStore: Sendable {
     /// The certificates `scope` selects, without their DER, with the state of the device each identifies.
     func certificateRefs(_ scope: CertificateScope) async throws -> [CertificateRef]
 
-    /// Records a planned revocation atomically.
-    func apply(_ revocation: RevocationUnit) async throws
+    /// Revokes in one unit of work: reads what `selection` covers, asks `plan` (pure, in the core) what to write,
+    /// and writes that, all in one transaction. When the selection names a vendor, the vendor's row is locked
+    /// first, so issuance under it waits for this transaction and then sees the vendor revoked. If `plan` throws,
+    /// nothing is written. Returns the unit written.
+    func revoke(
+        _ selection: RevocationSelection, plan: @escaping @Sendable (RevocationSnapshot) throws -> RevocationUnit
+    )
+        async throws -> RevocationUnit
 
-    /// Every revoked certificate of `issuer`, as CRL entries, ordered by serial.
-    func revokedEntries(issuer: String) async throws -> [RevokedCertificate]
+    /// Every revoked certificate of `issuer`, as CRL entries with the CRL scope recorded at issuance, by serial.
+    func revokedEntries(issuer: String) async throws -> [ScopedRevokedCertificate]
 
-    /// The newest CRL published for an issuer's partition.
-    func latestCRL(issuer: String, partition: Int) async throws -> PublishedCRL?
+    /// The CRL scopes that unexpired certificates of `issuer` name in their cRLDistributionPoint: each of these CRLs
+    /// must keep being published, whatever today's partition count is.
+    func crlScopes(issuer: String, unexpiredAt: Date) async throws -> [CRLScope]
+
+    /// The newest CRL published for one of an issuer's CRL scopes.
+    func latestCRL(issuer: String, scope: CRLScope) async throws -> PublishedCRL?
 
     /// Stores `crl` unless a CRL with the same or a higher number is already stored (then returns `false`),
     /// so CRL numbers only ever increase (RFC 5280 §5.2.3), whatever crashes or races happen.
@@ -31,6 +42,44 @@ public protocol RevocationStore: Sendable {
 
     /// A key by fingerprint: where a status signer's key (an OCSP responder's) is kept.
     func keyRecord(fingerprint: String) async throws -> KeyRecord?
+}
+
+/// What one revocation reads: the certificates of one or more scopes, and the vendor it revokes, locked.
+public struct RevocationSelection: Sendable, Hashable {
+    public var scopes: [CertificateScope]
+    /// The vendor whose issuing CA this revocation ends; its row is locked before anything is read.
+    public var vendor: VendorName?
+
+    public init(scopes: [CertificateScope], vendor: VendorName?) {
+        self.scopes = scopes
+        self.vendor = vendor
+    }
+}
+
+/// What a revocation plan is made from, read inside the revocation's transaction.
+public struct RevocationSnapshot: Sendable, Hashable {
+    /// The selected certificates, each once, ordered by issuer then serial.
+    public var certificates: [CertificateRef]
+    /// The selection's vendor, as recorded; `nil` when the selection names none or the vendor is unknown.
+    public var vendor: VendorRecord?
+
+    public init(certificates: [CertificateRef], vendor: VendorRecord?) {
+        self.certificates = certificates
+        self.vendor = vendor
+    }
+}
+
+/// A CRL entry and the CRL scope its certificate names.
+public struct ScopedRevokedCertificate: Sendable, Hashable {
+    public var entry: RevokedCertificate
+    /// `nil` for a certificate without a cRLDistributionPoint (a delegated OCSP responder): only the complete CRL
+    /// lists it.
+    public var scope: CRLScope?
+
+    public init(entry: RevokedCertificate, scope: CRLScope?) {
+        self.entry = entry
+        self.scope = scope
+    }
 }
 
 /// Which certificates a revocation or a status query is about.
@@ -112,18 +161,18 @@ public struct RevocationUnit: Sendable, Hashable {
     }
 }
 
-/// A CRL as published: DER, number and validity, for one issuer's partition.
+/// A CRL as published: DER, number and validity, for one of an issuer's CRL scopes.
 public struct PublishedCRL: Sendable, Hashable {
     public var issuer: String
-    public var partition: Int
+    public var scope: CRLScope
     public var number: Int64
     public var thisUpdate: Date
     public var nextUpdate: Date
     public var der: [UInt8]
 
-    public init(issuer: String, partition: Int, number: Int64, thisUpdate: Date, nextUpdate: Date, der: [UInt8]) {
+    public init(issuer: String, scope: CRLScope, number: Int64, thisUpdate: Date, nextUpdate: Date, der: [UInt8]) {
         self.issuer = issuer
-        self.partition = partition
+        self.scope = scope
         self.number = number
         self.thisUpdate = thisUpdate
         self.nextUpdate = nextUpdate
@@ -144,12 +193,12 @@ public struct RevocationNotice: Sendable, Hashable {
     }
 
     /// Reads a `certificate.revoked` event's subject, `certificate:<issuer>/<serial>`, as ``Revoker`` writes it.
-    public init?(sequence: Int64, eventSubject subject: String) {
-        let prefix = "certificate:"
-        guard subject.hasPrefix(prefix), let slash = subject.lastIndex(of: "/") else { return nil }
-        self.init(
-            sequence: sequence,
-            issuer: String(subject[subject.index(subject.startIndex, offsetBy: prefix.count)..<slash]),
-            serial: String(subject[subject.index(after: slash)...]))
+    public init(sequence: Int64, eventSubject subject: String) throws(FleetkeyError) {
+        guard case .certificate(let issuer, let serial) = try EventSubject(parsing: subject) else {
+            throw FleetkeyError(
+                .storage,
+                "event \(sequence) is a certificate revocation about '\(subject.prefix(120))', not a certificate")
+        }
+        self.init(sequence: sequence, issuer: issuer, serial: serial)
     }
 }

@@ -18,6 +18,9 @@ public protocol SupplyChainStore: Sendable {
     /// The devices with these identities that exist.
     func devices(ids: [DeviceID]) async throws -> [DeviceRecord]
 
+    /// Every certificate of the devices of one vendor's lot, oldest first, in one read (a manifest's worth).
+    func certificates(vendor: VendorName, lot: String) async throws -> [CertificateRecord]
+
     /// How many devices of the lot are in each state, per vendor (a lot name is unique per vendor only).
     func lotSummaries(lot: String) async throws -> [LotSummary]
 

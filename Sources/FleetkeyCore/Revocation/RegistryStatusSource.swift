@@ -19,7 +19,9 @@ public struct RegistryStatusSource: CertificateStatusSource {
         case (.valid, _): return .good
         case (.revoked, let info?):
             return .revoked(at: info.revokedAt, reason: info.reason, invalidityDate: info.invalidityDate)
-        case (.revoked, nil): return .revoked(at: .distantPast, reason: nil, invalidityDate: nil)
+        case (.revoked, nil):
+            // The stores refuse to read such a row; should one get here, it is revoked, never good.
+            return .revoked(at: .distantPast, reason: nil, invalidityDate: nil)
         }
     }
 }

@@ -50,7 +50,7 @@ public struct StatusRefreshService: Service {
                 published.increment()
                 logger.info(
                     "published CRL",
-                    metadata: ["issuer": "\(id)", "partition": "\(crl.partition)", "number": "\(crl.number)"])
+                    metadata: ["issuer": "\(id)", "scope": "\(crl.scope)", "number": "\(crl.number)"])
             }
         }
     }

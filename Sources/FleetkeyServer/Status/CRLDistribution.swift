@@ -14,12 +14,13 @@ public final class CRLDistribution: Sendable {
     }
 
     /// The file name a CRL is published under, as the certificates' cRLDistributionPoint spells it.
-    public func fileName(issuer: String, partition: Int) -> String {
-        URL(string: policy.crlURL(issuer: issuer, partition: partition))?.lastPathComponent ?? "\(issuer).crl"
+    public func fileName(issuer: String, scope: CRLScope) -> String {
+        URL(string: policy.crlURL(issuer: issuer, scope: scope))?.lastPathComponent
+            ?? scope.fileStem(issuer: issuer) + ".crl"
     }
 
     public func install(_ crl: PublishedCRL) {
-        let name = fileName(issuer: crl.issuer, partition: crl.partition)
+        let name = fileName(issuer: crl.issuer, scope: crl.scope)
         crls.withLock { table in
             if (table[name]?.number ?? 0) < crl.number { table[name] = crl }
         }

@@ -1,6 +1,7 @@
 import FleetkeyCore
 import FleetkeyPostgres
 import FleetkeySQLite
+import FleetkeyTesting
 import Foundation
 import GRDB
 import PostgresNIO

@@ -1,9 +1,9 @@
 import Foundation
 
 /// Encodes an event's detail map as compact JSON with sorted keys, without a JSONEncoder per event
-/// (issuance writes three events per certificate, on the hot path).
-enum EventDetailCoding {
-    static func encode(_ detail: [String: String]) -> String {
+/// (issuance writes three events per certificate, on the hot path). Equal maps encode equally.
+package enum EventDetailJSON {
+    package static func encode(_ detail: [String: String]) -> String {
         var out = "{"
         for (index, key) in detail.keys.sorted().enumerated() {
             if index > 0 { out += "," }
@@ -12,10 +12,6 @@ enum EventDetailCoding {
             appendString(detail[key]!, to: &out)
         }
         return out + "}"
-    }
-
-    static func decode(_ text: String) -> [String: String] {
-        (try? JSONDecoder().decode([String: String].self, from: Data(text.utf8))) ?? [:]
     }
 
     private static func appendString(_ value: String, to out: inout String) {

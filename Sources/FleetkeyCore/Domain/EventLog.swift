@@ -1,0 +1,99 @@
+/// What happened, in an entry of the event log: a dotted verb, one case per kind of lifecycle event.
+///
+/// The raw values are what the registry stores (and what its `events.action` CHECK constraint admits), so a case is
+/// never renamed; a new kind of event is a new case and a migration that admits it.
+public enum EventAction: String, Sendable, Hashable, Codable, CaseIterable, CustomStringConvertible {
+    /// An ecosystem's root was created (`fleetkey init`).
+    case ecosystemCreated = "ecosystem.created"
+    /// An owner's registry learned the ecosystem root it trusts (`fleetkey owner init`).
+    case trustAnchorAdded = "trust-anchor.added"
+    /// A vendor was admitted, with its issuing CA.
+    case vendorAdmitted = "vendor.admitted"
+    /// A vendor's issuing CA was revoked: it may no longer issue.
+    case vendorRevoked = "vendor.revoked"
+    /// An owner was added to a registry.
+    case ownerAdded = "owner.added"
+    /// A certificate was signed and recorded.
+    case certificateIssued = "certificate.issued"
+    /// A certificate was revoked.
+    case certificateRevoked = "certificate.revoked"
+    /// A device first appeared in the registry, holding its key.
+    case deviceRegistered = "device.registered"
+    /// A device's identity certificate was issued and its secure element locked.
+    case deviceProvisioned = "device.provisioned"
+    /// A device left the factory in a signed manifest (or arrived at its owner's registry with one).
+    case deviceShipped = "device.shipped"
+    /// A device was taken out of service by revocation.
+    case deviceRevoked = "device.revoked"
+    /// A supply-chain manifest was imported.
+    case manifestImported = "manifest.imported"
+
+    public var description: String { rawValue }
+}
+
+/// What an event is about: one kind of registry object and its identifier, stored as `kind:identifier`.
+///
+/// ```
+/// certificate:<issuer>/<serial>   device:<vendor>/<serial>   vendor:<name>   authority:<id>
+/// owner:<name>                    manifest:<sha-256>
+/// ```
+/// The text form is what the registry stores and indexes (a device's history is the events whose subject is
+/// `device:<vendor>/<serial>`); ``init(parsing:)`` reads it back and refuses anything else.
+public enum EventSubject: Sendable, Hashable, CustomStringConvertible {
+    case certificate(issuer: String, serial: String)
+    case device(DeviceID)
+    case vendor(VendorName)
+    case authority(String)
+    case owner(String)
+    case manifest(digest: String)
+
+    public var description: String {
+        switch self {
+        case .certificate(let issuer, let serial): "certificate:\(issuer)/\(serial)"
+        case .device(let id): "device:\(id)"
+        case .vendor(let name): "vendor:\(name)"
+        case .authority(let id): "authority:\(id)"
+        case .owner(let name): "owner:\(name)"
+        case .manifest(let digest): "manifest:\(digest)"
+        }
+    }
+
+    /// Reads a stored subject; anything that is not one of the forms above is an error, never a guess.
+    public init(parsing text: String) throws(FleetkeyError) {
+        guard let colon = text.firstIndex(of: ":") else { throw Self.unrecognised(text) }
+        let kind = text[..<colon]
+        let rest = String(text[text.index(after: colon)...])
+        func split() throws(FleetkeyError) -> (String, String) {
+            guard let slash = rest.lastIndex(of: "/"), slash != rest.startIndex,
+                rest.index(after: slash) != rest.endIndex
+            else { throw Self.unrecognised(text) }
+            return (String(rest[..<slash]), String(rest[rest.index(after: slash)...]))
+        }
+        guard !rest.isEmpty else { throw Self.unrecognised(text) }
+        switch kind {
+        case "certificate":
+            let (issuer, serial) = try split()
+            self = .certificate(issuer: issuer, serial: serial)
+        case "device":
+            let (vendor, serial) = try split()
+            do {
+                self = .device(DeviceID(vendor: try VendorName(vendor), serial: try DeviceSerial(serial)))
+            } catch {
+                throw Self.unrecognised(text)
+            }
+        case "vendor":
+            do { self = .vendor(try VendorName(rest)) } catch { throw Self.unrecognised(text) }
+        case "authority": self = .authority(rest)
+        case "owner": self = .owner(rest)
+        case "manifest": self = .manifest(digest: rest)
+        default: throw Self.unrecognised(text)
+        }
+    }
+
+    private static func unrecognised(_ text: String) -> FleetkeyError {
+        FleetkeyError(
+            .storage,
+            "event subject '\(text.prefix(120))' is not one Fleetkey writes (certificate:, device:, vendor:, "
+                + "authority:, owner:, manifest:); the registry may be damaged or written by a newer Fleetkey")
+    }
+}

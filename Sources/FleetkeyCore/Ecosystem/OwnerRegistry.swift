@@ -1,0 +1,49 @@
+import Foundation
+import X509
+
+/// A device owner's registry: it trusts one ecosystem root, holds no CA key, and receives its devices in signed
+/// manifests (``ManifestImporter``). The rules for setting one up live here; the CLI only writes the files.
+public struct OwnerRegistry: Sendable {
+    public let store: any RegistryStore & SupplyChainStore
+    public let clock: any WallClock
+    public let actor: String
+
+    public init(store: any RegistryStore & SupplyChainStore, clock: any WallClock, actor: String) {
+        self.store = store
+        self.clock = clock
+        self.actor = actor
+    }
+
+    /// Records the trusted root (a self-signed CA certificate, ``TrustAnchor/check(_:)``) and the first owner.
+    public func create(trusting root: Certificate, owner: String) async throws {
+        try TrustAnchor.check(root)
+        try Self.checkOwnerName(owner)
+        let now = clock.now()
+        let anchor = try TrustAnchor.records(root, at: now)
+        try await store.createRoot(
+            anchor.authority, certificate: anchor.certificate, key: anchor.key,
+            events: [
+                LifecycleEvent(
+                    at: now, actor: actor, action: .trustAnchorAdded, subject: .authority(TrustAnchor.authorityID),
+                    detail: ["subject": root.subject.description, "key": anchor.key.fingerprint])
+            ])
+        try await addOwner(owner)
+    }
+
+    /// Adds an owner to the registry (an ecosystem's registry may hold owners too, for manifests shipped to them).
+    public func addOwner(_ name: String) async throws {
+        try Self.checkOwnerName(name)
+        let now = clock.now()
+        try await store.addOwner(
+            OwnerRecord(name: name, createdAt: now),
+            events: [LifecycleEvent(at: now, actor: actor, action: .ownerAdded, subject: .owner(name))])
+    }
+
+    /// Owner names follow the rules of vendor names: they name directories, events and manifests' buyers.
+    public static func checkOwnerName(_ name: String) throws {
+        guard (try? VendorName(name)) != nil else {
+            throw FleetkeyError(
+                .invalidArgument, "owner name '\(name)' must be 1-64 letters, digits, spaces, '-', '.' or '_'")
+        }
+    }
+}
