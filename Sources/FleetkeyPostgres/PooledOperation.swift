@@ -21,6 +21,8 @@ final class PooledOperation<Value: Sendable>: Sendable {
         var wasLeased = false
         var timedOut = false
         var unanswered = false
+        /// When the server last answered a statement of this operation (or when the connection was leased).
+        var answeredAt = ContinuousClock.now
     }
 
     private let state = Mutex(State())
@@ -62,6 +64,7 @@ final class PooledOperation<Value: Sendable>: Sendable {
             guard case .waiting = state.phase else { return false }
             state.phase = .leased(connection)
             state.wasLeased = true
+            state.answeredAt = .now
             return true
         }
     }
@@ -87,20 +90,40 @@ final class PooledOperation<Value: Sendable>: Sendable {
         return true
     }
 
-    /// The query timeout has passed since the lease: the connection to close, if the work had not answered.
-    func queryDeadlinePassed() -> PostgresConnection? {
-        var stuck: PostgresConnection?
+    /// The server answered a statement: the query deadline counts again from now.
+    func answered() {
+        state.withLock { $0.answeredAt = .now }
+    }
+
+    /// What the query deadline finds.
+    enum Deadline {
+        /// Over already, one way or another: nothing more to watch.
+        case over
+        /// The server answered within the timeout; look again at this instant.
+        case watchUntil(ContinuousClock.Instant)
+        /// No answer for the whole timeout: the operation failed, and this connection must be closed.
+        case stuck(PostgresConnection)
+    }
+
+    /// Checks the query deadline: the operation fails once the server has given no answer for `timeout`.
+    func queryDeadline(_ timeout: Duration) -> Deadline {
+        var outcome = Deadline.over
         guard
             let (continuation, work, _) = end({ state in
                 guard case .leased(let connection) = state.phase else { return false }
-                stuck = connection
+                let due = state.answeredAt.advanced(by: timeout)
+                guard ContinuousClock.now >= due else {
+                    outcome = .watchUntil(due)
+                    return false
+                }
+                outcome = .stuck(connection)
                 state.unanswered = true
                 return true
             })
-        else { return nil }
+        else { return outcome }
         work?.cancel()
         continuation?.resume(returning: .failure(CancellationError()))
-        return stuck
+        return outcome
     }
 
     /// The caller was cancelled.
@@ -128,4 +151,10 @@ final class PooledOperation<Value: Sendable>: Sendable {
             return (state.continuation, state.work, state.timer)
         }
     }
+}
+
+/// The pooled operation running in the current task, so that the statements of a long unit of work can say that the
+/// server is still answering (``PooledOperation/answered()``).
+enum PooledOperationProgress {
+    @TaskLocal static var current: (@Sendable () -> Void)?
 }

@@ -31,6 +31,11 @@ extension PostgresRegistry: SQLRegistry {
         }
     }
 
+    /// Tells the operation running this task that the server answered, so its query deadline counts again.
+    static func answered() {
+        PooledOperationProgress.current?()
+    }
+
     static func run(_ steps: [SQLStep], _ connection: PostgresConnection, _ logger: Logger) async throws {
         for step in steps {
             switch step {
@@ -43,9 +48,11 @@ extension PostgresRegistry: SQLRegistry {
                         of: error,
                         violated: UniqueIndex.Violation(constraint: PostgresFailure.constraint(error), columns: nil))
                 }
+                PostgresRegistry.answered()
                 try expectation?.check(rows.count)
             case .read(let statement, let next):
                 let rows = try await connection.query(PostgresValues.query(statement), logger: logger).collect()
+                PostgresRegistry.answered()
                 try await run(next(rows.map(PostgresRegistryRow.init)), connection, logger)
             }
         }

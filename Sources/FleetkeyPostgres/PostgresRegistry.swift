@@ -293,8 +293,9 @@ public final class PostgresRegistry: Service {
     /// Leases a pooled connection for `body`, with two deadlines, each ending in a clear `.storage` error:
     /// - the location's connect timeout for the lease (postgres-nio's pool would otherwise keep the request queued
     ///   while it retries a server that is down);
-    /// - its query timeout for `body` once leased: postgres-nio can leave a query waiting forever when the server dies
-    ///   as it is sent, so the connection is then closed and the caller answered without waiting for `body`.
+    /// - its query timeout for `body` once leased, counted from the server's last answer to one of `body`'s statements
+    ///   (``PooledOperation/answered()``): postgres-nio can leave a query waiting forever when the server dies as it is
+    ///   sent, so the connection is then closed and the caller answered without waiting for `body`.
     private func withPooledConnection<T: Sendable>(
         writing: Bool, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
@@ -308,9 +309,11 @@ public final class PostgresRegistry: Service {
                     let result: Result<T, any Error>
                     do {
                         result = .success(
-                            try await client.withConnection { connection in
-                                guard operation.lease(connection) else { throw CancellationError() }
-                                return try await body(connection)
+                            try await PooledOperationProgress.$current.withValue({ operation.answered() }) {
+                                try await client.withConnection { connection in
+                                    guard operation.lease(connection) else { throw CancellationError() }
+                                    return try await body(connection)
+                                }
                             })
                     } catch {
                         result = .failure(error)
@@ -320,9 +323,18 @@ public final class PostgresRegistry: Service {
                 let timer = Task {
                     try await Task.sleep(for: location.connectTimeout)
                     if operation.leaseDeadlinePassed() { return }
-                    try await Task.sleep(for: location.queryTimeout)
-                    if let connection = operation.queryDeadlinePassed() {
-                        try? await connection.close()
+                    // The query deadline counts from the server's last answer, so a long unit of work (a revocation of
+                    // 100,000 certificates) runs as long as each of its statements is answered in time.
+                    var due = ContinuousClock.now.advanced(by: location.queryTimeout)
+                    while true {
+                        try await Task.sleep(until: due)
+                        switch operation.queryDeadline(location.queryTimeout) {
+                        case .over: return
+                        case .watchUntil(let next): due = next
+                        case .stuck(let connection):
+                            try? await connection.close()
+                            return
+                        }
                     }
                 }
                 operation.attach(work: work, timer: timer)

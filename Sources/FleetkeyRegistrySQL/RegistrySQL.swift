@@ -159,17 +159,11 @@ package enum RegistrySQL {
             ).map { .run($0.statement) }
     }
 
-    /// Refuses an issuance whose CA's certificate was revoked, or whose vendor was, after the CA was loaded; the rows
-    /// read are held until commit where the database has row locks.
+    /// Refuses an issuance whose vendor, or whose CA's certificate, was revoked after the CA was loaded. The rows read
+    /// are held until commit where the database has row locks: the vendor first, then the CA certificate, the order
+    /// a vendor's revocation takes them in, so the two wait for each other instead of deadlocking.
     package static func check(_ issuer: IssuingAuthority, _ dialect: SQLDialect) -> [SQLStep] {
-        var steps: [SQLStep] = [
-            .run(
-                SQLStatement(
-                    "SELECT 1 FROM certificates WHERE issuer = ? AND serial = ? AND status = 'valid'"
-                        + dialect.lockForShare,
-                    [.text(issuer.certificate.issuer), .text(issuer.certificate.serial)]),
-                expect: SQLExpectation(rows: 1, otherwise: FleetkeyError.issuerCertificateRevoked(issuer.id)))
-        ]
+        var steps: [SQLStep] = []
         if let vendor = issuer.vendor {
             steps.append(
                 .run(
@@ -179,6 +173,13 @@ package enum RegistrySQL {
                         [.text(vendor.value), .text(issuer.id)]),
                     expect: SQLExpectation(rows: 1, otherwise: FleetkeyError.vendorNoLongerActive(vendor))))
         }
+        steps.append(
+            .run(
+                SQLStatement(
+                    "SELECT 1 FROM certificates WHERE issuer = ? AND serial = ? AND status = 'valid'"
+                        + dialect.lockForShare,
+                    [.text(issuer.certificate.issuer), .text(issuer.certificate.serial)]),
+                expect: SQLExpectation(rows: 1, otherwise: FleetkeyError.issuerCertificateRevoked(issuer.id))))
         return steps
     }
 

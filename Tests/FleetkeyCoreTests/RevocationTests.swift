@@ -159,6 +159,81 @@ struct RevocationTests {
         #expect(listed == 40)
     }
 
+    @Test(
+        "crlPartitions from 1 to 4 to 8 loses no entry: each CRL a certificate names is published and lists it")
+    func partitionCountChanges() async throws {
+        var policy = try EcosystemPolicy(ecosystem: "P", baseURL: "http://127.0.0.1:8080", hardwareModuleType: "2.25.1")
+        let registry = try ThrowawayEcosystem.inMemoryRegistry()
+        let clock = FixedClock(Date(timeIntervalSince1970: 1_790_000_000))
+        let custody = InMemoryKeyCustody()
+        var issued: [Ecosystem.IssuedCertificate] = []
+        var ecosystem = Ecosystem(
+            policy: policy, store: registry, custody: custody, clock: clock, random: SeededRandomSource(seed: 1),
+            actor: "t")
+        _ = try await ecosystem.createRoot(algorithm: .p384)
+        _ = try await ecosystem.addVendor(try VendorName("Acme"), algorithm: .p256)
+        for (count, prefix) in [(1, "A"), (4, "B"), (8, "C")] {
+            policy.revocation.crlPartitions = count
+            ecosystem = Ecosystem(
+                policy: policy, store: registry, custody: custody, clock: clock,
+                random: SeededRandomSource(seed: UInt64(count)), actor: "t")
+            let authority = try await ecosystem.vendorAuthority(try VendorName("Acme"))
+            for index in 0..<24 {
+                let (_, csr) = try ThrowawayEcosystem.deviceRequest(vendor: "Acme", serial: "\(prefix)-\(index)")
+                issued.append(try await ecosystem.issueDeviceIdentity(.init(csr: csr, lot: "LP"), by: authority))
+            }
+        }
+        _ = try await Revoker(store: registry, clock: clock, actor: "t").revoke(
+            .lot(name: "LP", vendor: nil), reason: .keyCompromise)
+        // Published under today's policy, 8 partitions.
+        let authority = try await ecosystem.vendorAuthority(try VendorName("Acme"))
+        let crls = try await CRLPublisher(store: registry, policy: policy, clock: clock).publish(authority)
+        var byURL: [String: Set<[UInt8]>] = [:]
+        var complete: Set<[UInt8]>?
+        for published in crls {
+            let crl = try CertificateList(derEncoded: published.der)
+            #expect(crl.isSignatureValid(issuer: authority.certificate))
+            let serials = Set(crl.tbsCertList.revokedCertificates.map(\.serial))
+            if let ext = crl.tbsCertList.extensions.first(where: { $0.oid == IssuingDistributionPoint.oid }) {
+                let point = try IssuingDistributionPoint(derEncoded: ext.value)
+                guard case .fullName(let names)? = point.distributionPoint,
+                    case .uniformResourceIdentifier(let url) = names.first
+                else {
+                    Issue.record("a partition CRL without a URI")
+                    continue
+                }
+                byURL[url] = serials
+            } else {
+                complete = serials
+            }
+        }
+        // The unpartitioned URL the first 24 certificates name still answers, listing every revoked certificate.
+        #expect(complete?.count == 72)
+        for certificate in issued {
+            let points = try CRLDistributionPoints(
+                certificate.certificate.extensions[oid: FleetkeyOID.crlDistributionPoints]!
+            ).points.flatMap(\.uris)
+            let serial = Array(certificate.certificate.serialNumber.bytes)
+            #expect(points.count == 1)
+            guard let url = points.first else { continue }
+            if url.hasSuffix("/vendor-acme.crl") {
+                #expect(complete?.contains(serial) == true)
+            } else {
+                // A partition CRL lists exactly the certificates that name it: its critical IDP claims completeness.
+                #expect(byURL[url]?.contains(serial) == true, "\(url) does not list \(certificate.record.serial)")
+            }
+        }
+        for (url, serials) in byURL {
+            let naming = issued.filter {
+                (try? CRLDistributionPoints($0.certificate.extensions[oid: FleetkeyOID.crlDistributionPoints]!))?
+                    .points.flatMap(\.uris) == [url]
+            }
+            #expect(serials == Set(naming.map { Array($0.certificate.serialNumber.bytes) }), "\(url)")
+        }
+        // p4..p7 exist under 8 partitions, and p0..p3 were named under 4 as well: 8 partitions and the complete CRL.
+        #expect(crls.count == 9)
+    }
+
     @Test("X.509 times switch from UTCTime to GeneralizedTime in 2050 and convert exactly")
     func times() throws {
         let date = Date(timeIntervalSince1970: 1_790_000_123)

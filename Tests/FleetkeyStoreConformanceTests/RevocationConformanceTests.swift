@@ -172,3 +172,46 @@ struct RevocationConformanceTests {
         }
     }
 }
+
+extension RevocationConformanceTests {
+    @Test(
+        "each certificate keeps the CRL scope it was issued with; the store lists those unexpired ones name",
+        arguments: StoreKind.allCases)
+    func recordedCRLScopes(_ kind: StoreKind) async throws {
+        try await withStore(kind) { subject in
+            let store = try Self.revocationStore(subject.store)
+            let world = try await ThrowawayEcosystem.make(store: store)
+            let authority = try await world.ecosystem.vendorAuthority(try VendorName("Acme"))
+            let whole = try await world.ecosystem.issueDeviceIdentity(
+                .init(csr: try ThrowawayEcosystem.deviceRequest(vendor: "Acme", serial: "W-1").der), by: authority)
+            #expect(whole.record.crlScope == .complete)
+            var partitioned = world.ecosystem.policy
+            partitioned.revocation.crlPartitions = 4
+            let later = Ecosystem(
+                policy: partitioned, store: store, custody: world.ecosystem.custody, clock: world.clock,
+                random: SeededRandomSource(seed: 3), actor: "test")
+            let authority4 = try await later.vendorAuthority(try VendorName("Acme"))
+            var scopes = Set<CRLScope>()
+            for index in 0..<12 {
+                let issued = try await later.issueDeviceIdentity(
+                    .init(csr: try ThrowawayEcosystem.deviceRequest(vendor: "Acme", serial: "P-\(index)").der),
+                    by: authority4)
+                let stored = try #require(
+                    try await store.certificate(issuer: "vendor-acme", serial: issued.record.serial))
+                #expect(stored.crlScope == issued.record.crlScope)
+                scopes.insert(try #require(stored.crlScope))
+            }
+            #expect(scopes.allSatisfy { if case .partition(let index) = $0 { (0..<4).contains(index) } else { false } })
+            #expect(
+                try await store.certificate(issuer: "vendor-acme", serial: whole.record.serial)?.crlScope == .complete)
+            let named = try await store.crlScopes(issuer: "vendor-acme", unexpiredAt: world.clock.now())
+            #expect(Set(named) == scopes.union([.complete]))
+            #expect(named == named.sorted())
+            // Once every certificate has expired, no scope is named any more.
+            #expect(
+                try await store.crlScopes(
+                    issuer: "vendor-acme", unexpiredAt: world.clock.now().addingTimeInterval(86_400 * 365 * 40)
+                ).isEmpty)
+        }
+    }
+}

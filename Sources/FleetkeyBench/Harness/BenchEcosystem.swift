@@ -1,5 +1,6 @@
 import FleetkeyCore
 import FleetkeyCustody
+import FleetkeyTesting
 import Foundation
 
 /// The ecosystem every registry workload starts from: a P-384 root and one P-256 vendor, "Bench Devices", with
@@ -20,4 +21,9 @@ enum BenchEcosystem {
         _ = try await ecosystem.addVendor(vendor, algorithm: .p256)
         return (ecosystem, try await ecosystem.vendorAuthority(vendor))
     }
+}
+
+/// The fleet the lookup workloads load: vendor Acme's devices `DEV-<n>` (``FleetkeyTesting/SyntheticFleet``).
+enum BenchFleet {
+    static let fleet = SyntheticFleet(vendor: try! VendorName("Acme"), lot: "LOT", prefix: "DEV", owner: "Bench Owner")
 }

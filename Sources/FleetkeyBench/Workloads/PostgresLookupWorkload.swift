@@ -5,7 +5,7 @@ import Foundation
 
 /// Registry point lookups by device serial on PostgreSQL at a given fleet size, and the bulk load that builds it.
 ///
-/// The fleet is loaded through the store's own bulk path (``BenchFleet``: manifest imports of 10,000 devices, in
+/// The fleet is loaded through the store's own bulk path (``SyntheticFleet``: manifest imports of 10,000 devices, in
 /// multi-row statements). The lookups are `PostgresRegistry.device(_:)` through its pool (postgres-nio):
 /// the query, its index walk, the wire and the mapping to a `DeviceRecord`. References, measured in the same
 /// database: `pgbench` (libpq, prepared statements) running the primary-key point query, the floor of any PostgreSQL
@@ -62,7 +62,9 @@ enum PostgresLookupWorkload {
         _ = try await ThrowawayEcosystem.make(vendors: ["Acme"], store: registry)
 
         let (_, loadSeconds) = try await Stopwatch.secondsAsync {
-            try await BenchFleet.load(registry, devices: devices, progress: progress)
+            try await BenchFleet.fleet.load(into: registry, count: devices, at: Date()) { loaded in
+                if loaded % 1_000_000 == 0 { progress("    loaded \(loaded) devices") }
+            }
         }
         try postgres.psql(database: database, ["VACUUM ANALYZE keys", "VACUUM ANALYZE devices"])
         let bareCount = min(devices, 1_000_000)
@@ -83,7 +85,7 @@ enum PostgresLookupWorkload {
         let vendor = try VendorName("Acme")
         @Sendable func randomID() throws -> DeviceID {
             DeviceID(
-                vendor: vendor, serial: try DeviceSerial(BenchFleet.serial(Int.random(in: 0..<devices))))
+                vendor: vendor, serial: try DeviceSerial(BenchFleet.fleet.serial(Int.random(in: 0..<devices))))
         }
         // Warm the pool and the server's cache, as a running server would be.
         for _ in 0..<min(1000, lookups) { _ = try await (registry as any RegistryStore).device(try randomID()) }

@@ -7,7 +7,7 @@ import GRDB
 
 /// Registry point lookups by device serial at a given fleet size, and the bulk load that builds the fleet.
 ///
-/// The fleet is loaded through the store's own bulk path (``BenchFleet``), then `SQLiteRegistry.device(_:)` is timed:
+/// The fleet is loaded through the store's own bulk path (``SyntheticFleet``), then `SQLiteRegistry.device(_:)` is timed:
 /// the query, its index walk and the mapping to a `DeviceRecord`, through the same async path every caller uses.
 /// References, measured in the same run: the rowid point query on the same file from a connection of the
 /// benchmark's own (the floor of any SQLite lookup) for latency, and inserts into a bare table with no index, in a
@@ -41,7 +41,9 @@ enum RegistryLookupWorkload {
 
         PeakMemory.reset()
         let (_, loadSeconds) = try await Stopwatch.secondsAsync {
-            try await BenchFleet.load(registry, devices: devices, progress: progress)
+            try await BenchFleet.fleet.load(into: registry, count: devices, at: Date()) { loaded in
+                if loaded % 1_000_000 == 0 { progress("    loaded \(loaded) devices") }
+            }
         }
         let loadPeak = PeakMemory.peakMiB()
         let bareCount = min(devices, 1_000_000)
@@ -51,7 +53,7 @@ enum RegistryLookupWorkload {
                 try db.execute(sql: "CREATE TABLE bare (id INTEGER PRIMARY KEY, a TEXT, b TEXT)")
                 let insert = try db.makeStatement(sql: "INSERT INTO bare (a, b) VALUES (?, ?)")
                 for index in 0..<bareCount {
-                    try insert.execute(arguments: [BenchFleet.serial(index), BenchFleet.fingerprintText(index)])
+                    try insert.execute(arguments: [BenchFleet.fleet.serial(index), BenchFleet.fleet.fingerprint(index)])
                 }
             }
         }
@@ -60,7 +62,7 @@ enum RegistryLookupWorkload {
         let store: any RegistryStore = registry
         let vendor = try VendorName("Acme")
         func randomID() throws -> DeviceID {
-            DeviceID(vendor: vendor, serial: try DeviceSerial(BenchFleet.serial(Int.random(in: 0..<devices))))
+            DeviceID(vendor: vendor, serial: try DeviceSerial(BenchFleet.fleet.serial(Int.random(in: 0..<devices))))
         }
         for _ in 0..<min(1000, lookups) { _ = try await store.device(try randomID()) }  // warm the page cache
         var samples: [UInt64] = []
