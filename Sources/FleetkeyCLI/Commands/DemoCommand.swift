@@ -47,8 +47,7 @@ struct DemoCommand: FleetkeyCommand {
         guard (1...1000).contains(devices) else {
             throw FleetkeyError(.invalidArgument, "--devices must be between 1 and 1000")
         }
-        let environmentPassphrase = ProcessInfo.processInfo.environment["FLEETKEY_PASSPHRASE"]
-        let passphrase = Passphrase(environmentPassphrase ?? Hex.lower(SystemRandomSource().bytes(count: 24)))
+        let (passphrase, generatedPassphrase) = try PassphraseSource.forDemo()
         let cost = ScryptCost.standard
 
         progress("Creating the ecosystem 'Demo Ecosystem' in \(url.path)")
@@ -151,7 +150,7 @@ struct DemoCommand: FleetkeyCommand {
         Output.line(
             "  fleetkey manifest import \(manifestFile.path) --dir \(url.path)-owner --crl \(url.path)/crl/vendor-acme-sensors.crl"
         )
-        if environmentPassphrase == nil {
+        if generatedPassphrase {
             Output.line("")
             Output.line("The CA keys were sealed under a random passphrase that was not kept: set FLEETKEY_PASSPHRASE")
             Output.line("before running the demo to keep issuing from it.")
