@@ -29,6 +29,8 @@ struct IssueCommand: FleetkeyCommand {
     @Option(help: "The production lot the device belongs to.") var lot: String?
     @Flag(help: "Print a JSON summary (with the PEM) instead of the bare PEM.") var json = false
 
+    var reportedInput: String? { csr.map { "request '\($0)'" } ?? csrDir.map { "--csr-dir '\($0)'" } }
+
     func execute() async throws {
         if let csrDir {
             return try await issueBatch(from: csrDir)
