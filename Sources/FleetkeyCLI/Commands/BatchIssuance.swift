@@ -43,6 +43,7 @@ extension IssueCommand {
             throw FleetkeyError(
                 .invalidArgument, "--csr-dir needs --out-dir: the directory to write the certificates to")
         }
+        if let lot { _ = try LotName(lot, field: "--lot") }
         let requests = try Self.requestFiles(in: requestDirectory)
         let outURL = URL(fileURLWithPath: outDir, isDirectory: true)
         try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)

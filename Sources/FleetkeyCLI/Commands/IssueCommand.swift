@@ -44,6 +44,7 @@ struct IssueCommand: FleetkeyCommand {
         }
         let directory = location.directory
         let vendorName = try VendorName(vendor)
+        if let lot { _ = try LotName(lot, field: "--lot") }
         guard let bytes = FileManager.default.contents(atPath: csr) else {
             throw FleetkeyError(.invalidArgument, "cannot read the request file '\(csr)'")
         }
