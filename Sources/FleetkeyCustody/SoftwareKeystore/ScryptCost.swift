@@ -31,8 +31,6 @@ public struct ScryptCost: Sendable, Hashable, Codable {
         self.p = p
     }
 
-    var isAcceptable: Bool { (try? check(source: "cost")) != nil }
-
     /// Refuses a cost outside the bounds; the error names `source` (a key file's path) and the field at fault.
     func check(source: String) throws(FleetkeyError) {
         guard (Self.minimumLog2N...Self.maximumLog2N).contains(log2N) else {
