@@ -12,15 +12,20 @@ import Foundation
 /// registry operation may go unanswered before the connection is closed and the operation fails (a server that dies
 /// mid-answer must not leave a command waiting forever).
 public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
-    /// How the connection is protected, with libpq's meaning of each `sslmode`.
+    /// How the connection is protected, with libpq's meaning of each `sslmode` (PostgreSQL documentation §34.19.1).
+    ///
+    /// Only `verify-full` authenticates the server; it is the mode for any database reached over a network
+    /// (docs/scale-out.md). The others leave the registry to whoever can answer on the database's address.
     public enum TLSMode: String, Sendable, Hashable, CaseIterable {
         /// Plain TCP.
         case disable
         /// TLS when the server offers it, plain otherwise; the server's certificate is not checked.
         case prefer
-        /// TLS or no connection; the server's certificate is not checked.
+        /// TLS or no connection; the server's certificate is not checked, so an impostor with any certificate is
+        /// accepted: encryption without authentication.
         case require
-        /// TLS, with the server's certificate chain and host name verified.
+        /// TLS, with the server's certificate chain verified against `sslrootcert` (or the system's roots) and its
+        /// name against the URL's host (RFC 6125).
         case verifyFull = "verify-full"
     }
 

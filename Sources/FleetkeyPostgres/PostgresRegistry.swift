@@ -57,6 +57,7 @@ public final class PostgresRegistry: Service {
     ) throws {
         self.location = location
         self.logger = logger
+        try Self.checkRootCertificates(location)
         let tlsConfiguration = Self.tlsConfiguration(location)
         var configuration = PostgresClient.Configuration(
             host: location.host, port: location.port, username: location.user, password: password,
@@ -384,6 +385,28 @@ public final class PostgresRegistry: Service {
     }
 
     // MARK: Configuration helpers
+
+    /// Refuses, before any connection, a `sslrootcert` that is not a readable PEM file of certificates: verify-full
+    /// checks the server against exactly these roots, and the TLS library would only report a bare file error at
+    /// the first connection.
+    private static func checkRootCertificates(_ location: PostgresLocation) throws {
+        guard location.tls == .verifyFull, let path = location.rootCertificatePath else { return }
+        let roots: [NIOSSLCertificate]
+        do {
+            roots = try NIOSSLCertificate.fromPEMFile(path)
+        } catch {
+            throw FleetkeyError(
+                .configuration,
+                "sslrootcert '\(path)' of \(location) cannot be read as PEM certificates (\(error)): give the file of "
+                    + "CA certificates that issued the database server's certificate")
+        }
+        guard !roots.isEmpty else {
+            throw FleetkeyError(
+                .configuration,
+                "sslrootcert '\(path)' of \(location) holds no certificate: give the file of CA certificates that "
+                    + "issued the database server's certificate")
+        }
+    }
 
     private static func tlsConfiguration(_ location: PostgresLocation) -> TLSConfiguration {
         var configuration = TLSConfiguration.makeClientConfiguration()

@@ -66,4 +66,31 @@ struct DenyListCLITests {
         let refused = try eco.fleetkey(["denylist", "show", eco.file("tampered.dl"), "--issuer", eco.vendorPEM("acme")])
         #expect(refused.status == 1 && refused.stderr.contains("error [status-not-verified]"), "\(refused.output)")
     }
+
+    @Test("show checks the signature first: an altered list, or one checked against another CA, prints nothing")
+    func verifiedBeforePrinted() throws {
+        let eco = try CLIEcosystem(vendors: ["Acme", "Globex"])
+        let csr = try eco.opensslRequest(name: "dev", subject: "/O=Acme/serialNumber=DL-SHOWN")
+        expectSuccess(try eco.fleetkey(["issue", "--vendor", "Acme", "--csr", csr, "--out", eco.file("dev.pem")]))
+        expectSuccess(try eco.fleetkey(["revoke", "--device", "DL-SHOWN", "--reason", "keyCompromise"]))
+        let listFile = eco.file("acme.dl")
+        expectSuccess(try eco.fleetkey(["denylist", "publish", "--vendor", "Acme", "--out", listFile]))
+        let good = try eco.fleetkey(["denylist", "show", listFile, "--issuer", eco.vendorPEM("acme")])
+        expectSuccess(good)
+        #expect(good.stdout.contains("DL-SHOWN"), "\(good.output)")
+
+        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: listFile)))
+        let at = try #require((0..<(bytes.count - 8)).first { Array(bytes[$0..<($0 + 8)]) == Array("DL-SHOWN".utf8) })
+        bytes[at + 3] = UInt8(ascii: "X")
+        try Data(bytes).write(to: URL(fileURLWithPath: eco.file("altered.dl")))
+        for (file, issuer) in [(eco.file("altered.dl"), eco.vendorPEM("acme")), (listFile, eco.vendorPEM("globex"))] {
+            for format in [[], ["--json"]] {
+                let refused = try eco.fleetkey(["denylist", "show", file, "--issuer", issuer] + format)
+                #expect(refused.status == 1, "\(refused.output)")
+                #expect(refused.stderr.contains("error [status-not-verified]"), "\(refused.stderr)")
+                #expect(refused.stdout.isEmpty, "printed before the signature was checked: \(refused.stdout)")
+                #expect(!refused.output.contains("DL-SHOWN") && !refused.output.contains("DL-XHOWN"))
+            }
+        }
+    }
 }

@@ -275,4 +275,67 @@ struct PKCS11CLITests {
         // The software-keystore vendor is unaffected.
         _ = try eco.issue(vendor: "Globex", serial: "SN-SOFT-OK")
     }
+
+    @Test("only the modules fleetkey.json lists are loaded: a registry row naming another module signs nothing")
+    func moduleAllowList() async throws {
+        let eco = try TokenEcosystem()
+        // init --key and vendor add --key recorded the module they were given, once.
+        let configuration =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: "\(eco.dir)/fleetkey.json"))) as? [String: Any]
+        #expect(configuration?["pkcs11Modules"] as? [String] == [SoftHSMTokens.modulePath])
+
+        // Someone who can write to the registry points Acme's CA key at another file: a copy of the module.
+        let evil = eco.file("evil.so")
+        // A copy of the file itself (Debian's /usr/lib/softhsm/libsofthsm2.so is a link to it).
+        try FileManager.default.copyItem(
+            atPath: URL(fileURLWithPath: SoftHSMTokens.modulePath).resolvingSymlinksInPath().path, toPath: evil)
+        let registry = "\(eco.dir)/registry.sqlite"
+        let rewrite = try Tools.run(
+            "sqlite3",
+            [
+                registry,
+                """
+                UPDATE keys SET location = replace(location, '\(SoftHSMTokens.modulePath)', '\(evil)')
+                    WHERE custody = 'pkcs11' AND location LIKE 'pkcs11:token=fleet-vendors;%';
+                UPDATE authorities SET key_reference = replace(key_reference, '\(SoftHSMTokens.modulePath)', '\(evil)')
+                    WHERE id = 'vendor-acme';
+                """,
+            ])
+        expectSuccess(rewrite)
+        let before = try await eco.counts()
+        let csr = eco.file("SN-EVIL.csr")
+        expectSuccess(
+            try Tools.run(
+                "openssl",
+                [
+                    "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+                    eco.file("SN-EVIL.key"), "-subj", "/O=Acme/serialNumber=SN-EVIL", "-out", csr,
+                ]))
+        let trace = eco.file("evil.trace")
+        let refused = try Tools.run(
+            "strace",
+            [
+                "-f", "-qq", "-e", "trace=openat", "-o", trace, Tools.fleetkey, "issue", "--vendor", "Acme", "--csr",
+                csr, "--out", eco.file("SN-EVIL.pem"),
+            ],
+            environment: eco.environment)
+        #expect(refused.status == 1, "\(refused.output)")
+        #expect(refused.stderr.contains("error [custody-unavailable]"), "\(refused.stderr)")
+        #expect(
+            refused.stderr.contains("'\(evil)' is not in the list of modules Fleetkey may load"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("\"pkcs11Modules\" in \(eco.dir)/fleetkey.json"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("FLEETKEY_PKCS11_MODULES"), "\(refused.stderr)")
+        #expect(!(try String(contentsOfFile: trace, encoding: .utf8)).contains(evil), "the unlisted module was opened")
+        #expect(!FileManager.default.fileExists(atPath: eco.file("SN-EVIL.pem")))
+        #expect(try await eco.counts() == before)
+
+        // hsm check outside any ecosystem loads a module only if FLEETKEY_PKCS11_MODULES lists it.
+        let outside = ["hsm", "check", "--key", eco.rootKey, "--dir", eco.file("no-ecosystem")]
+        let unlisted = try eco.fleetkey(outside)
+        #expect(unlisted.status == 1 && unlisted.stderr.contains("not in the list"), "\(unlisted.output)")
+        let listed = try eco.fleetkey(
+            outside, environment: ["FLEETKEY_PKCS11_MODULES": "/usr/lib/none.so:\(SoftHSMTokens.modulePath)"])
+        expectSuccess(listed)
+    }
 }

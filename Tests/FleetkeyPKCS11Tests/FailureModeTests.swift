@@ -14,7 +14,8 @@ struct FailureModeTests {
     @Test("a wrong PIN is refused with a clear error that does not contain the PIN")
     func wrongPIN() async throws {
         let custody = try PKCS11KeyCustody(
-            generatingIn: try SoftHSM.uri(token: "failures"), environment: SoftHSM.environment(pin: "wrong-pin-31337"))
+            generatingIn: try SoftHSM.uri(token: "failures"), allowedModules: SoftHSM.allowedModules,
+            environment: SoftHSM.environment(pin: "wrong-pin-31337"))
         let error = try #require(throws: FleetkeyError.self) { try custody.preflight() }
         #expect(error.code == .keyAccessDenied)
         #expect(error.reason.contains("refused the PIN (CKR_PIN_INCORRECT)"))
@@ -26,12 +27,14 @@ struct FailureModeTests {
     @Test("a wrong PIN is refused even while the token is logged in with the right one in this process")
     func wrongPINDoesNotRideOnAnotherLogin() async throws {
         let right = try PKCS11KeyCustody(
-            generatingIn: try SoftHSM.uri(token: "failures"), environment: SoftHSM.environment())
+            generatingIn: try SoftHSM.uri(token: "failures"), allowedModules: SoftHSM.allowedModules,
+            environment: SoftHSM.environment())
         let key = try await right.generateKey(.p256, label: "login-\(UUID().uuidString.prefix(8))")
         let signer = try await right.signingKey(key.reference)
         _ = try signer.sign(bytes: [1], signatureAlgorithm: .ecdsaWithSHA256)
 
-        let wrong = try PKCS11KeyCustody(environment: SoftHSM.environment(pin: "not-the-pin"))
+        let wrong = try PKCS11KeyCustody(
+            allowedModules: SoftHSM.allowedModules, environment: SoftHSM.environment(pin: "not-the-pin"))
         await #expect(throws: FleetkeyError(.keyAccessDenied, "")) { try await wrong.signingKey(key.reference) }
         // The holder of the right PIN carries on: it logs in again with its own PIN.
         let signature = try signer.sign(bytes: [2], signatureAlgorithm: .ecdsaWithSHA256)
@@ -41,7 +44,8 @@ struct FailureModeTests {
 
     @Test("a missing PIN says where a PIN comes from")
     func missingPIN() throws {
-        let custody = try PKCS11KeyCustody(generatingIn: try SoftHSM.uri(token: "failures"), environment: [:])
+        let custody = try PKCS11KeyCustody(
+            generatingIn: try SoftHSM.uri(token: "failures"), allowedModules: SoftHSM.allowedModules, environment: [:])
         let error = try #require(throws: FleetkeyError.self) { try custody.preflight() }
         #expect(error.code == .keyAccessDenied)
         #expect(error.reason.contains("FLEETKEY_PKCS11_PIN"))
@@ -52,7 +56,8 @@ struct FailureModeTests {
     func missingModule(path: String) throws {
         try SoftHSM.ready()
         let custody = try PKCS11KeyCustody(
-            generatingIn: PKCS11URI(token: "failures", modulePath: path), environment: SoftHSM.environment())
+            generatingIn: PKCS11URI(token: "failures", modulePath: path),
+            allowedModules: SoftHSM.allowedModules.adding([path]), environment: SoftHSM.environment())
         let error = try #require(throws: FleetkeyError.self) { try custody.preflight() }
         #expect(error.code == .custodyUnavailable)
         #expect(error.reason.contains(path))
@@ -61,7 +66,8 @@ struct FailureModeTests {
     @Test("a missing token is a clear error that lists the tokens present")
     func missingToken() throws {
         let custody = try PKCS11KeyCustody(
-            generatingIn: try SoftHSM.uri(token: "no-such-token"), environment: SoftHSM.environment())
+            generatingIn: try SoftHSM.uri(token: "no-such-token"), allowedModules: SoftHSM.allowedModules,
+            environment: SoftHSM.environment())
         let error = try #require(throws: FleetkeyError.self) { try custody.preflight() }
         #expect(error.code == .custodyUnavailable)
         #expect(error.reason.contains("token=no-such-token"))
@@ -71,10 +77,13 @@ struct FailureModeTests {
     @Test("a URI without module-path or token is refused before anything is loaded")
     func incompleteURI() throws {
         #expect(throws: FleetkeyError(.invalidArgument, "")) {
-            try PKCS11KeyCustody(generatingIn: PKCS11URI(token: "t"), environment: [:])
+            try PKCS11KeyCustody(
+                generatingIn: PKCS11URI(token: "t"), allowedModules: SoftHSM.allowedModules, environment: [:])
         }
         #expect(throws: FleetkeyError(.invalidArgument, "")) {
-            try PKCS11KeyCustody(generatingIn: PKCS11URI(object: "o", modulePath: SoftHSM.modulePath), environment: [:])
+            try PKCS11KeyCustody(
+                generatingIn: PKCS11URI(object: "o", modulePath: SoftHSM.modulePath),
+                allowedModules: SoftHSM.allowedModules, environment: [:])
         }
     }
 
@@ -83,7 +92,8 @@ struct FailureModeTests {
         let workspace = try TemporaryDirectory()
         let registry = try SQLiteRegistry(path: workspace.url.appendingPathComponent("registry.sqlite").path)
         let custody = try PKCS11KeyCustody(
-            generatingIn: try SoftHSM.uri(token: "vanishing"), environment: SoftHSM.environment())
+            generatingIn: try SoftHSM.uri(token: "vanishing"), allowedModules: SoftHSM.allowedModules,
+            environment: SoftHSM.environment())
         let throwaway = try await ThrowawayEcosystem.make(store: registry, custody: custody)
         let authority = try await throwaway.ecosystem.vendorAuthority(try VendorName("Acme"))
         let request = try ThrowawayEcosystem.deviceRequest(vendor: "Acme", serial: "SN-BEFORE")

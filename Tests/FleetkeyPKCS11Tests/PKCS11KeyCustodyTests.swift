@@ -13,7 +13,8 @@ import X509
 struct PKCS11KeyCustodyTests {
     func custody(object: String? = nil) throws -> PKCS11KeyCustody {
         try PKCS11KeyCustody(
-            generatingIn: try SoftHSM.uri(token: "custody", object: object), environment: SoftHSM.environment())
+            generatingIn: try SoftHSM.uri(token: "custody", object: object), allowedModules: SoftHSM.allowedModules,
+            environment: SoftHSM.environment())
     }
 
     @Test("P-256 and P-384 keys are generated on the token and sign what verifies", arguments: [KeySpec.p256, .p384])
@@ -64,7 +65,8 @@ struct PKCS11KeyCustodyTests {
     @Test("the CA engine signs certificates with a token key through Certificate.PrivateKey(custom)")
     func caEngineSignsWithToken() async throws {
         let custody = try PKCS11KeyCustody(
-            generatingIn: try SoftHSM.uri(token: "ecosystem"), environment: SoftHSM.environment())
+            generatingIn: try SoftHSM.uri(token: "ecosystem"), allowedModules: SoftHSM.allowedModules,
+            environment: SoftHSM.environment())
         let throwaway = try await ThrowawayEcosystem.make(custody: custody)
         let root = throwaway.root
         let rootKey = try #require(try await throwaway.registry.authority(id: "root")).keyReference
@@ -116,7 +118,7 @@ struct PKCS11KeyCustodyTests {
     @Test("a key imported into the token is reported as not proven")
     func importedKeyNotProven() async throws {
         let uri = try SoftHSM.uri(token: "imports", object: "imported-\(UUID().uuidString.prefix(8))")
-        let custody = try PKCS11KeyCustody(environment: SoftHSM.environment())
+        let custody = try PKCS11KeyCustody(allowedModules: SoftHSM.allowedModules, environment: SoftHSM.environment())
         try ImportedKey.write(P256.Signing.PrivateKey(), uri: uri, custody: custody)
         let report = try custody.keyReport(uri.description)
         #expect(report.attributes.local == false)

@@ -15,9 +15,10 @@ struct SecureElementImplementationTests {
     func pkcs11Objects() throws {
         let token = try SoftHSM.uri(token: "elements")
         let element = try PKCS11SecureElement.create(
-            token: token, elementID: "SE-objects-\(UUID().uuidString.prefix(8))", environment: SoftHSM.environment())
+            token: token, elementID: "SE-objects-\(UUID().uuidString.prefix(8))",
+            allowedModules: SoftHSM.allowedModules, environment: SoftHSM.environment())
         _ = try element.generateKey(inSlot: 0)
-        let custody = try PKCS11KeyCustody(environment: SoftHSM.environment())
+        let custody = try PKCS11KeyCustody(allowedModules: SoftHSM.allowedModules, environment: SoftHSM.environment())
         var keyURI = token
         keyURI.object = element.slotLabel(0)
         let report = try custody.keyReport(keyURI.description)
@@ -36,11 +37,14 @@ struct SecureElementImplementationTests {
     func pkcs11ImportedKeyIsNotBornInside() throws {
         let token = try SoftHSM.uri(token: "elements")
         let element = try PKCS11SecureElement.create(
-            token: token, elementID: "SE-import-\(UUID().uuidString.prefix(8))", environment: SoftHSM.environment())
+            token: token, elementID: "SE-import-\(UUID().uuidString.prefix(8))",
+            allowedModules: SoftHSM.allowedModules, environment: SoftHSM.environment())
         var slotURI = token
         slotURI.object = element.slotLabel(0)
         let imported = P256.Signing.PrivateKey()
-        try ImportedKey.write(imported, uri: slotURI, custody: try PKCS11KeyCustody(environment: SoftHSM.environment()))
+        try ImportedKey.write(
+            imported, uri: slotURI,
+            custody: try PKCS11KeyCustody(allowedModules: SoftHSM.allowedModules, environment: SoftHSM.environment()))
         #expect(try element.status(ofSlot: 0).keyState == .present)
 
         let attestation = try element.attest(slot: 0, nonce: [9])

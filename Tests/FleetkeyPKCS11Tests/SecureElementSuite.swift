@@ -37,7 +37,7 @@ struct ElementBench {
         case .pkcs11:
             return try PKCS11SecureElement.create(
                 token: try SoftHSM.uri(token: "elements"), elementID: id, slots: slots,
-                environment: SoftHSM.environment())
+                allowedModules: SoftHSM.allowedModules, environment: SoftHSM.environment())
         }
     }
 
@@ -47,7 +47,7 @@ struct ElementBench {
         case .pkcs11:
             return try PKCS11SecureElement.open(
                 token: try SoftHSM.uri(token: "elements"), elementID: element.elementID,
-                environment: SoftHSM.environment())
+                allowedModules: SoftHSM.allowedModules, environment: SoftHSM.environment())
         }
     }
 }
@@ -259,7 +259,7 @@ struct SecureElementSuite {
             case .pkcs11:
                 _ = try PKCS11SecureElement.create(
                     token: try SoftHSM.uri(token: "elements"), elementID: element.elementID,
-                    environment: SoftHSM.environment())
+                    allowedModules: SoftHSM.allowedModules, environment: SoftHSM.environment())
             }
         }
     }
@@ -328,7 +328,8 @@ struct SecureElementSuite {
             case .emulator: _ = try SecureElementEmulator.create(in: bench.directory.url, elementID: "../escape")
             case .pkcs11:
                 _ = try PKCS11SecureElement.create(
-                    token: try SoftHSM.uri(token: "elements"), elementID: "bad/id", environment: SoftHSM.environment())
+                    token: try SoftHSM.uri(token: "elements"), elementID: "bad/id",
+                    allowedModules: SoftHSM.allowedModules, environment: SoftHSM.environment())
             }
         }
     }

@@ -88,7 +88,8 @@ enum SupplyChainWorkload {
         environment["SOFTHSM2_CONF"] = configuration.path
         environment["FLEETKEY_PKCS11_PIN"] = pin
         let uri = try PKCS11URI(parsing: "pkcs11:token=bench-elements?module-path=\(module)")
-        return PKCS11ElementSource(token: uri, environment: environment)
+        return PKCS11ElementSource(
+            token: uri, allowedModules: PKCS11ModuleAllowList([module]), environment: environment)
     }
 
     /// Exports the lot's manifest; devices per second, the manifest's size, and the bytes.

@@ -43,6 +43,7 @@ extension IssueCommand {
             throw FleetkeyError(
                 .invalidArgument, "--csr-dir needs --out-dir: the directory to write the certificates to")
         }
+        if let lot { _ = try LotName(lot, field: "--lot") }
         let requests = try Self.requestFiles(in: requestDirectory)
         let outURL = URL(fileURLWithPath: outDir, isDirectory: true)
         try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
@@ -63,12 +64,22 @@ extension IssueCommand {
                 let issued = try await ecosystem.issueDeviceIdentity(
                     .init(csr: Array(bytes), profile: profile, lot: lot), by: authority)
                 // Recorded first (above), written second: a file in OUT always has its row in the registry.
-                try Data((try issued.certificate.pemString() + "\n").utf8).write(to: target, options: .atomic)
+                do {
+                    try Data((try issued.certificate.pemString() + "\n").utf8).write(to: target, options: .atomic)
+                } catch {
+                    throw FleetkeyError(
+                        .storage,
+                        "certificate \(issued.record.serial) was recorded but cannot be written to \(target.path): "
+                            + "\(error.localizedDescription)")
+                }
                 result.issued.append(
                     BatchIssued(
                         request: request.path, certificate: target.path, serial: issued.record.serial,
                         device: issued.device.id.description))
-            } catch let error as FleetkeyError {
+            } catch {
+                // Whatever else a request makes a library throw (an ASN1Error from its DER, say) is refused like any
+                // bad request: reported against that request, and with --keep-going the batch goes on.
+                let error = ErrorReport.fleetkeyError(error, input: "the request")
                 let stopped =
                     "\(result.issued.count) of \(requests.count) issued before it, each recorded and written to "
                     + outURL.path

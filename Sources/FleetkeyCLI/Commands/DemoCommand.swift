@@ -59,16 +59,12 @@ struct DemoCommand: FleetkeyCommand {
         }
         let policy = try EcosystemPolicy.founding(
             ecosystem: "Demo Ecosystem", baseURL: "http://127.0.0.1:8080", random: Runtime.random)
+        let (passphrase, generated) = try PassphraseSource.forDemo(random: Runtime.random)
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         var passphraseFile: String?
-        let passphrase: Passphrase
-        if let value = ProcessInfo.processInfo.environment["FLEETKEY_PASSPHRASE"], !value.isEmpty {
-            passphrase = Passphrase(value)
-        } else {
-            let generated = Hex.lower(Runtime.random.bytes(count: 24))
+        if let generated {
             try Self.writePrivately(generated + "\n", to: url.appendingPathComponent(Self.passphraseFile))
             passphraseFile = Self.passphraseFile
-            passphrase = Passphrase(generated)
         }
         try policy.encoded().write(to: directory.policyURL, options: .atomic)
         let registry = try SQLiteRegistry(path: directory.registryURL.path)

@@ -56,7 +56,9 @@ struct DenyListPublish: FleetkeyCommand {
 
 struct DenyListShow: FleetkeyCommand {
     static let configuration = CommandConfiguration(
-        commandName: "show", abstract: "Print a deny list and check its signature against its vendor CA's certificate.")
+        commandName: "show",
+        abstract: "Check a deny list's signature against its vendor CA's certificate, then print it.",
+        discussion: "Nothing of a list whose signature does not verify is printed: the command fails instead.")
 
     @Argument(help: "The deny list (DER).") var file: String
     @Option(help: "The vendor CA certificate (PEM or DER) that must have signed it.") var issuer: String
@@ -111,8 +113,14 @@ struct DenyListShow: FleetkeyCommand {
         } catch {
             throw FleetkeyError(.malformedInput, "'\(file)' is not a DER deny list: \(error)")
         }
-        let valid = list.isSignatureValid(issuer: ca)
-        let view = View(list, file: file, bytes: bytes.count, signatureValid: valid)
+        // Verified before anything of it is printed: an unsigned or altered list must not be read as one.
+        guard list.isSignatureValid(issuer: ca) else {
+            throw FleetkeyError(
+                .statusNotVerified,
+                "the deny list '\(file)' is not signed by '\(ca.subject)' (--issuer \(issuer)): do not trust its "
+                    + "contents; nothing of it was printed")
+        }
+        let view = View(list, file: file, bytes: bytes.count, signatureValid: true)
         if json {
             try Output.json(view)
         } else {
@@ -121,15 +129,11 @@ struct DenyListShow: FleetkeyCommand {
             Output.line(
                 "  valid      \(ISO8601DateFormatter().string(from: view.thisUpdate)) to \(ISO8601DateFormatter().string(from: view.nextUpdate))"
             )
-            Output.line("  signature  \(valid ? "valid" : "INVALID") (\(ca.subject))")
+            Output.line("  signature  valid (\(ca.subject))")
             for entry in view.entries {
                 Output.line("  \(entry.device)  \(entry.certificateSerial)  \(entry.reason)")
             }
             Output.line("\(view.entries.count) revoked device(s)")
-        }
-        guard valid else {
-            throw FleetkeyError(
-                .statusNotVerified, "the deny list is not signed by '\(ca.subject)': do not trust its contents")
         }
     }
 }

@@ -107,7 +107,12 @@ struct FactoryProvision: FleetkeyCommand {
                 directory: URL(fileURLWithPath: String(element.dropFirst("emulator:".count)), isDirectory: true))
         }
         if PKCS11URI.isPKCS11URI(element) {
-            return PKCS11ElementSource(token: try PKCS11URI(parsing: element))
+            // The module named on the command line is allowed for this run, beside the ecosystem's list.
+            let token = try PKCS11URI(parsing: element)
+            let allowed = PKCS11Modules.allowList(
+                for: directory, configured: try directory.configuration().pkcs11Modules)
+            return PKCS11ElementSource(
+                token: token, allowedModules: allowed.adding(token.modulePath.map { [$0] } ?? []))
         }
         throw FleetkeyError(
             .invalidArgument, "--element '\(element)' must be emulator, emulator:PATH or a pkcs11: URI (RFC 7512)")

@@ -19,13 +19,19 @@ struct HSMCheck: FleetkeyCommand {
             private key the URI names, and asks the token for the length of CKA_VALUE (never the value). Exits 0 when
             the key was generated on the token and can never leave it, 1 otherwise.
             The PIN comes from FLEETKEY_PKCS11_PIN or the URI's pin-source=file:..., never from the command line.
+            The module must be one Fleetkey may load: listed in the ecosystem's fleetkey.json (pkcs11Modules), when
+            there is an ecosystem, or in FLEETKEY_PKCS11_MODULES (colon-separated paths).
             """)
 
+    @OptionGroup var location: DirectoryOption
     @Option(help: "The key: pkcs11:token=LABEL;object=LABEL?module-path=/path/to/module.so (RFC 7512).") var key: String
     @Flag(help: "Print the report as JSON.") var json = false
 
     func execute() async throws {
-        let report = try PKCS11KeyCustody().keyReport(key)
+        let directory = location.directory
+        let configured = directory.exists ? try directory.configuration().pkcs11Modules : nil
+        let allowed = PKCS11Modules.allowList(for: directory.exists ? directory : nil, configured: configured)
+        let report = try PKCS11KeyCustody(allowedModules: allowed).keyReport(key)
         if json {
             try Output.json(JSONReport(report))
         } else {

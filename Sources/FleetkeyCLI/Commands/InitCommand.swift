@@ -1,6 +1,7 @@
 import ArgumentParser
 import FleetkeyCore
 import FleetkeyCustody
+import FleetkeyPKCS11
 import FleetkeyPostgres
 import FleetkeySQLite
 import Foundation
@@ -34,7 +35,8 @@ struct InitCommand: FleetkeyCommand {
         help: ArgumentHelp(
             "Generate the root key in a PKCS#11 token: pkcs11:token=LABEL;object=LABEL?module-path=/path/module.so.",
             discussion: "The PIN comes from FLEETKEY_PKCS11_PIN or the URI's pin-source=file:..., never from the "
-                + "command line. The key is made sensitive and never extractable; the registry records its URI."))
+                + "command line. The key is made sensitive and never extractable; the registry records its URI, and "
+                + "fleetkey.json records its module in pkcs11Modules, the only modules later commands may load."))
     var key: String?
     @Flag(help: "Print the result as JSON.") var json = false
 
@@ -48,7 +50,8 @@ struct InitCommand: FleetkeyCommand {
         }
         let spec = try KeySpec(cliName: algorithm)
         let policy = try EcosystemPolicy.founding(ecosystem: name, baseURL: baseURL, random: Runtime.random)
-        let rootKeyCustody = try CAKeyOption.custody(key, label: "root")
+        let rootKeyCustody = try CAKeyOption.custody(
+            key, label: "root", allowedModules: PKCS11Modules.allowList(for: directory, configured: nil))
         // A PostgreSQL registry is reached, migrated and checked to be empty before anything is created.
         var postgres: (location: PostgresLocation, registry: PostgresRegistry)?
         if let database {
@@ -72,7 +75,8 @@ struct InitCommand: FleetkeyCommand {
         try directory.writeConfiguration(
             .init(
                 format: 1, name: name, registry: postgres?.location.url ?? "registry.sqlite", keystore: "keys",
-                scryptLog2N: cost.log2N, createdAt: Runtime.clock.now()))
+                scryptLog2N: cost.log2N, createdAt: Runtime.clock.now(),
+                pkcs11Modules: rootKeyCustody?.generationTarget?.modulePath.map { [$0] }))
 
         if json {
             try Output.json(

@@ -29,6 +29,8 @@ struct IssueCommand: FleetkeyCommand {
     @Option(help: "The production lot the device belongs to.") var lot: String?
     @Flag(help: "Print a JSON summary (with the PEM) instead of the bare PEM.") var json = false
 
+    var reportedInput: String? { csr.map { "request '\($0)'" } ?? csrDir.map { "--csr-dir '\($0)'" } }
+
     func execute() async throws {
         if let csrDir {
             return try await issueBatch(from: csrDir)
@@ -42,6 +44,7 @@ struct IssueCommand: FleetkeyCommand {
         }
         let directory = location.directory
         let vendorName = try VendorName(vendor)
+        if let lot { _ = try LotName(lot, field: "--lot") }
         guard let bytes = FileManager.default.contents(atPath: csr) else {
             throw FleetkeyError(.invalidArgument, "cannot read the request file '\(csr)'")
         }
@@ -55,7 +58,7 @@ struct IssueCommand: FleetkeyCommand {
             hardware = HardwareModuleName(hardwareType: type, serialNumber: Array(hwSerial.utf8))
         }
         // Decode and check the request before asking for the passphrase, so bad input fails fast.
-        _ = try policy.decodeRequest(Array(bytes), profile: profile, at: Date(), source: "request '\(csr)'")
+        _ = try policy.decodeRequest(Array(bytes), profile: profile, at: Runtime.clock.now(), source: "request '\(csr)'")
         let ecosystem = try directory.openEcosystem(passphrase: try directory.passphrase())
         let authority = try await ecosystem.vendorAuthority(vendorName)
         let issued = try await ecosystem.issueDeviceIdentity(

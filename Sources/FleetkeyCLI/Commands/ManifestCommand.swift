@@ -42,6 +42,8 @@ struct ManifestExport: FleetkeyCommand {
 
     func execute() async throws {
         let directory = location.directory
+        _ = try LotName(lot, field: "--lot")
+        if let buyer { _ = try OwnerName(buyer) }
         let store = try directory.openSupplyChainRegistry()
         let vendorName = try await LotShow.vendor(of: lot, named: vendor, in: store)
         let ecosystem = try directory.openEcosystem(passphrase: try directory.passphrase())

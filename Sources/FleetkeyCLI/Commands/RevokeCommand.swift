@@ -50,7 +50,7 @@ struct RevokeCommand: FleetkeyCommand {
             target = .device(serial: try DeviceSerial(name), vendor: vendor)
         } else if let lot {
             let (vendor, name) = try Self.qualified(lot)
-            target = .lot(name: name, vendor: vendor)
+            target = .lot(name: try LotName(name, field: "--lot").value, vendor: vendor)
         } else {
             target = .vendor(try VendorName(vendor!))
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FleetkeyCore
+import FleetkeyPKCS11
 import Foundation
 import SwiftASN1
 import X509
@@ -29,7 +30,8 @@ struct VendorAdd: FleetkeyCommand {
             "Generate the vendor CA key in a PKCS#11 token: pkcs11:token=LABEL;object=LABEL?module-path=/path/module.so.",
             discussion:
                 "The PIN comes from FLEETKEY_PKCS11_PIN or the URI's pin-source=file:...; the OCSP-responder and "
-                + "manifest-signer keys stay in the software keystore."))
+                + "manifest-signer keys stay in the software keystore. The module is added to fleetkey.json's "
+                + "pkcs11Modules, the modules Fleetkey may load."))
     var key: String?
     @Flag(help: "Print the result as JSON.") var json = false
 
@@ -37,11 +39,15 @@ struct VendorAdd: FleetkeyCommand {
         let directory = location.directory
         let vendor = try VendorName(name)
         let spec = try KeySpec(cliName: algorithm)
-        _ = try directory.configuration()
-        let caKeyCustody = try CAKeyOption.custody(key, label: vendor.authorityID)
+        let configuration = try directory.configuration()
+        let caKeyCustody = try CAKeyOption.custody(
+            key, label: vendor.authorityID,
+            allowedModules: PKCS11Modules.allowList(for: directory, configured: configuration.pkcs11Modules))
         let ecosystem = try directory.openEcosystem(
             passphrase: try directory.passphrase(), caKeyCustody: caKeyCustody)
         let setup = try await ecosystem.addVendor(vendor, algorithm: spec)
+        // The module now holds a CA key the registry refers to: later commands may load it.
+        if let module = caKeyCustody?.generationTarget?.modulePath { try PKCS11Modules.record(module, in: directory) }
         let caFile = try directory.publish(try setup.caCertificate.pemString(), as: "\(vendor.authorityID).pem")
         let ocspFile = try directory.publish(
             try setup.ocspResponderCertificate.pemString(), as: "\(vendor.authorityID)-ocsp.pem")

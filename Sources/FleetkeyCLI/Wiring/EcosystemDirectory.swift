@@ -34,9 +34,12 @@ struct EcosystemDirectory {
         var role: String?
         /// An owner directory's trusted ecosystem root, as a file name in the directory.
         var trustAnchor: String?
+        /// The PKCS#11 modules (paths) this ecosystem's keys may be reached through; `init --key` and
+        /// `vendor add --key` add the module they are given (``PKCS11Modules``).
+        var pkcs11Modules: [String]? = nil
         /// Only in a directory `fleetkey demo` made: the file (mode 0600) holding its keystore passphrase, so the
         /// commands the demo prints run as printed. Never set for a real ecosystem.
-        var demoPassphraseFile: String?
+        var demoPassphraseFile: String? = nil
     }
 
     /// Finds the ecosystem: `--dir`, then FLEETKEY_DIR, then ./fleetkey-data.
@@ -116,7 +119,9 @@ struct EcosystemDirectory {
     func openEcosystem(passphrase: Passphrase, caKeyCustody: (any KeyCustody)? = nil) throws -> Ecosystem {
         Ecosystem(
             policy: try policy(), store: try openRegistry(),
-            custody: try KeyCustodyRouter(keystore: try openKeystore(passphrase: passphrase)),
+            custody: try KeyCustodyRouter(
+                keystore: try openKeystore(passphrase: passphrase),
+                allowedModules: PKCS11Modules.allowList(for: self, configured: try configuration().pkcs11Modules)),
             caKeyCustody: caKeyCustody, clock: Runtime.clock, random: Runtime.random, actor: Actor.current)
     }
 

@@ -381,11 +381,33 @@ public struct Ecosystem: Sendable {
     /// The hardwareModuleName of the request's subjectAltName, or the one given by flag; refuses any other SAN.
     func hardwareModuleName(_ csr: CertificateSigningRequest, flag: HardwareModuleName?) throws -> HardwareModuleName? {
         var fromRequest: HardwareModuleName?
-        if let extensions = try csr.attributes.extensionRequest?.extensions {
+        let requested: Certificate.Extensions?
+        do {
+            requested = try csr.attributes.extensionRequest?.extensions
+        } catch {
+            throw FleetkeyError(.malformedInput, "the request's extensionRequest attribute is not valid DER: \(error)")
+        }
+        if let extensions = requested {
             for ext in extensions {
                 guard ext.oid == .X509ExtensionID.subjectAlternativeName else { continue }
-                for name in try SubjectAlternativeNames(ext) {
-                    guard let hardware = try HardwareModuleName(name) else {
+                let names: SubjectAlternativeNames
+                do {
+                    names = try SubjectAlternativeNames(ext)
+                } catch {
+                    throw FleetkeyError(
+                        .malformedInput,
+                        "the request's extensionRequest subjectAltName is not valid DER (RFC 5280 §4.2.1.6): \(error)")
+                }
+                for name in names {
+                    let decoded: HardwareModuleName?
+                    do {
+                        decoded = try HardwareModuleName(name)
+                    } catch {
+                        throw FleetkeyError(
+                            .malformedInput,
+                            "the request's subjectAltName hardwareModuleName is not valid DER (RFC 4108 §5): \(error)")
+                    }
+                    guard let hardware = decoded else {
                         throw FleetkeyError(
                             .subjectRejected,
                             "request subjectAltName \(name) is not allowed: device identities carry only a "

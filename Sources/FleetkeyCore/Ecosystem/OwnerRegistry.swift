@@ -39,11 +39,8 @@ public struct OwnerRegistry: Sendable {
             events: [LifecycleEvent(at: now, actor: actor, action: .ownerAdded, subject: .owner(name))])
     }
 
-    /// Owner names follow the rules of vendor names: they name directories, events and manifests' buyers.
+    /// Owner names keep to ``OwnerName``'s character set: they name directories, events and manifests' buyers.
     public static func checkOwnerName(_ name: String) throws {
-        guard (try? VendorName(name)) != nil else {
-            throw FleetkeyError(
-                .invalidArgument, "owner name '\(name)' must be 1-64 letters, digits, spaces, '-', '.' or '_'")
-        }
+        _ = try OwnerName(name)
     }
 }

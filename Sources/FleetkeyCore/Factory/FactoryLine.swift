@@ -57,14 +57,14 @@ public struct FactoryLine: Sendable {
         self.hardwareType = hardwareType
     }
 
-    /// Refuses lot names that could not be part of a device serial and an element id.
+    /// Refuses lot names that are not ``LotName``s, or too long to prefix a device serial.
     public static func checkLot(_ lot: String) throws {
-        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._")
-        guard (1...maximumLotLength).contains(lot.count), lot.allSatisfy(allowed.contains), !lot.hasPrefix(".") else {
+        _ = try LotName(lot, field: "--lot")
+        guard lot.utf8.count <= maximumLotLength else {
             throw FleetkeyError(
                 .invalidArgument,
-                "--lot '\(lot)' must be 1...\(maximumLotLength) characters of A-Z, a-z, 0-9, '-', '.' and '_', not "
-                    + "starting with '.'")
+                "--lot '\(lot)' has \(lot.utf8.count) characters; factory lots have at most \(maximumLotLength), as "
+                    + "they prefix each device serial")
         }
     }
 

@@ -53,11 +53,15 @@ public struct IssuerInfo: Sendable {
     /// (RFC 5280 §4.2.1.10 and §7.1). An unconstrained issuer permits every subject.
     public func permits(_ subject: DistinguishedName) -> Bool {
         guard !permittedSubtrees.isEmpty else { return true }
-        let rdns = Array(subject)
-        return permittedSubtrees.contains { base in
-            let prefix = Array(base)
-            return prefix.count <= rdns.count && zip(prefix, rdns).allSatisfy { Self.sameRDN($0, $1) }
-        }
+        return permittedSubtrees.contains { Self.isWithin(subject, subtree: $0) }
+    }
+
+    /// Whether `name` lies in the directoryName subtree rooted at `subtree`: its leading RDNs equal the subtree's
+    /// (RFC 5280 §4.2.1.10 and §7.1).
+    package static func isWithin(_ name: DistinguishedName, subtree: DistinguishedName) -> Bool {
+        let rdns = Array(name)
+        let prefix = Array(subtree)
+        return prefix.count <= rdns.count && zip(prefix, rdns).allSatisfy { sameRDN($0, $1) }
     }
 
     /// RDN equality as RFC 5280 §7.1 compares names: same types, values equal after case folding and

@@ -70,6 +70,13 @@ public struct ManifestDocument: Codable, Sendable, Hashable {
                 .manifestRejected,
                 "the manifest format is '\(document.format)', not \(formatName); nothing was imported")
         }
+        // The lot and buyer become registry values and report text: held to the rules of the names they are.
+        do {
+            _ = try LotName(document.lot, field: "the manifest's lot")
+            if let buyer = document.buyer { _ = try OwnerName(buyer) }
+        } catch let error as FleetkeyError {
+            throw FleetkeyError(.manifestRejected, "\(error.reason) (in the manifest content); nothing was imported")
+        }
         return document
     }
 

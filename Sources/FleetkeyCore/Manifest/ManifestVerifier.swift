@@ -192,11 +192,10 @@ public struct ManifestVerifier: Sendable {
     private func checkEntries(_ entries: [ManifestEntry], vendor: VendorName, vendorCA: Certificate?) async
         -> [(entry: VerifiedEntry?, problems: [ManifestReport.Problem])]
     {
-        let lanes = max(1, min(ProcessInfo.processInfo.activeProcessorCount, entries.count / 64))
-        let size = (entries.count + lanes - 1) / max(lanes, 1)
+        let ranges = Self.laneRanges(count: entries.count, processors: ProcessInfo.processInfo.activeProcessorCount)
+        let lanes = ranges.count
         return await withTaskGroup(of: (Int, [(VerifiedEntry?, [ManifestReport.Problem])]).self) { group in
-            for lane in 0..<lanes {
-                let range = (lane * size)..<min(entries.count, (lane + 1) * size)
+            for (lane, range) in ranges.enumerated() {
                 group.addTask {
                     (
                         lane,
@@ -216,6 +215,16 @@ public struct ManifestVerifier: Sendable {
             for await (lane, results) in group { byLane[lane] = results }
             return (0..<lanes).flatMap { byLane[$0] ?? [] }.map { (entry: $0.0, problems: $0.1) }
         }
+    }
+
+    /// Splits `count` entries into contiguous, non-empty ranges, one per lane: at most one lane per processor and
+    /// at least 64 entries a lane (fewer lanes would not pay for their task), in entry order, covering every entry
+    /// once. Lane `i` starts at `i * count / lanes`, so no range can start past the end however many processors
+    /// there are.
+    static func laneRanges(count: Int, processors: Int) -> [Range<Int>] {
+        guard count > 0 else { return [] }
+        let lanes = max(1, min(processors, count / 64))
+        return (0..<lanes).map { lane in (lane * count / lanes)..<((lane + 1) * count / lanes) }
     }
 
     private func checkEntry(

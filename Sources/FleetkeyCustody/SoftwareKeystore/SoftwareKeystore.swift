@@ -21,11 +21,10 @@ public final class SoftwareKeystore: KeyCustody {
     public static let referencePrefix = "keystore:"
 
     public init(directory: URL, passphrase: Passphrase, cost: ScryptCost = .standard) throws {
-        guard cost.isAcceptable else {
-            throw FleetkeyError(
-                .configuration,
-                "scrypt cost log2N=\(cost.log2N) r=\(cost.r) p=\(cost.p) is outside what Fleetkey accepts "
-                    + "(log2N \(ScryptCost.minimumLog2N)...\(ScryptCost.maximumLog2N))")
+        do {
+            try cost.check(source: "the keystore's scrypt cost (fleetkey.json scryptLog2N, init --kdf-log2n)")
+        } catch {
+            throw FleetkeyError(.configuration, error.reason)
         }
         guard !passphrase.isEmpty else {
             throw FleetkeyError(
@@ -58,17 +57,7 @@ public final class SoftwareKeystore: KeyCustody {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
-        let url = fileURL(label)
-        guard !FileManager.default.fileExists(atPath: url.path) else {
-            throw FleetkeyError(
-                .alreadyExists, "keystore already holds a key labelled '\(label)'; refusing to overwrite it")
-        }
-        guard
-            FileManager.default.createFile(
-                atPath: url.path, contents: try encoder.encode(file), attributes: [.posixPermissions: 0o600])
-        else {
-            throw FleetkeyError(.storage, "cannot write keystore file \(url.path)")
-        }
+        try KeyFileWriter.create(try encoder.encode(file), at: fileURL(label), label: label)
         let reference = Self.referencePrefix + label
         unlocked.withLock { $0[reference] = privateKey }
         return CustodiedKey(reference: reference, publicKey: publicKey, spec: spec)
@@ -84,9 +73,9 @@ public final class SoftwareKeystore: KeyCustody {
         else {
             throw FleetkeyError(.keyAccessDenied, "keystore file for '\(label)' is damaged or of an unknown format")
         }
-        guard ScryptCost(log2N: file.kdf.log2N, r: file.kdf.r, p: file.kdf.p).isAcceptable else {
-            throw FleetkeyError(.keyAccessDenied, "keystore file for '\(label)' asks for an unacceptable scrypt cost")
-        }
+        // Before scrypt runs: the file chooses the cost, and a crafted one could ask for gigabytes (ScryptCost).
+        try ScryptCost(log2N: file.kdf.log2N, r: file.kdf.r, p: file.kdf.p).check(
+            source: "keystore file \(fileURL(label).path)")
         let wrappingKey = try deriveKey(file.kdf, salt: salt)
         let secret: Data
         do {

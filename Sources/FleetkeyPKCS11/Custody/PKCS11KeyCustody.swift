@@ -13,17 +13,23 @@ import X509
 ///
 /// The PIN is read, when a token is first needed, from the URI's `pin-source` or from FLEETKEY_PKCS11_PIN; it never
 /// appears in a reference, an error or a log line.
+///
+/// A module is loaded only if it is in `allowedModules` (``PKCS11ModuleAllowList``): references come from the
+/// registry, and the module a reference names runs inside this process.
 public final class PKCS11KeyCustody: KeyCustody {
     public var kind: KeyCustodyKind { .pkcs11 }
     /// The token (and optionally the object label and id) new keys are generated in; `nil` for a custody that
     /// only signs with existing keys.
     public let generationTarget: PKCS11URI?
+    /// The modules this custody may load.
+    public let allowedModules: PKCS11ModuleAllowList
     private let environment: [String: String]
 
     public static let referencePrefix = "pkcs11:"
 
     public init(
-        generatingIn target: PKCS11URI? = nil, environment: [String: String] = ProcessInfo.processInfo.environment
+        generatingIn target: PKCS11URI? = nil, allowedModules: PKCS11ModuleAllowList,
+        environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws {
         if let target {
             try Self.checkModule(target)
@@ -34,6 +40,7 @@ public final class PKCS11KeyCustody: KeyCustody {
             }
         }
         self.generationTarget = target
+        self.allowedModules = allowedModules
         self.environment = environment
     }
 
@@ -147,11 +154,12 @@ public final class PKCS11KeyCustody: KeyCustody {
         return PKCS11SigningKey(token: token, pin: pin, uri: uri, curve: curve, publicKey: publicKey)
     }
 
-    /// The loaded module's token the URI selects, and the PIN to log in with.
+    /// The loaded module's token the URI selects, and the PIN to log in with. The module must be allowed.
     func connect(_ uri: PKCS11URI) throws -> (PKCS11Token, PKCS11PIN) {
         try Self.checkModule(uri)
+        let modulePath = try allowedModules.admit(uri.modulePath!)
         let pin = try PKCS11PIN.resolve(for: uri, environment: environment)
-        let module = try PKCS11Module.load(uri.modulePath!)
+        let module = try PKCS11Module.load(modulePath)
         return (try module.token(matching: uri), pin)
     }
 

@@ -8,9 +8,10 @@ import Foundation
 
 /// A PKCS#11 module (a "Cryptoki library", v2.40 base specification §5.4) loaded with dlopen.
 ///
-/// Fleetkey loads any module by path, as RFC 7512's `module-path` names it, and initialises it once per process
-/// with `CKF_OS_LOCKING_OK` so the module may be called from several threads. A module is never unloaded: the
-/// tokens and key handles Fleetkey gives out refer to it for the life of the process.
+/// Fleetkey loads a module by path, as RFC 7512's `module-path` names it, once ``PKCS11ModuleAllowList`` has admitted
+/// it (callers go through ``PKCS11KeyCustody``), and initialises it once per process with `CKF_OS_LOCKING_OK` so the
+/// module may be called from several threads. A module is never unloaded: the tokens and key handles Fleetkey gives
+/// out refer to it for the life of the process.
 final class PKCS11Module: @unchecked Sendable {
     // @unchecked: `functions` points at the module's immutable function table; every mutable field is behind `lock`.
     let path: String

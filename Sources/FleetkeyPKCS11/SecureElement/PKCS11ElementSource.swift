@@ -9,18 +9,24 @@ import Synchronization
 /// a slow PIN derivation (SoftHSM2's does), which per device would dominate a factory run.
 public final class PKCS11ElementSource: SecureElementSource {
     public let token: PKCS11URI
+    /// The modules it may load (``PKCS11ModuleAllowList``); the token's module must be one.
+    public let allowedModules: PKCS11ModuleAllowList
     let environment: [String: String]
     private let connection = Mutex<(token: PKCS11Token, pin: PKCS11PIN)?>(nil)
 
-    public init(token: PKCS11URI, environment: [String: String] = ProcessInfo.processInfo.environment) {
+    public init(
+        token: PKCS11URI, allowedModules: PKCS11ModuleAllowList,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) {
         self.token = token
+        self.allowedModules = allowedModules
         self.environment = environment
     }
 
     private func connected() throws -> (token: PKCS11Token, pin: PKCS11PIN) {
         try connection.withLock { connection in
             if let connection { return connection }
-            let made = try PKCS11KeyCustody(environment: environment).connect(token)
+            let made = try PKCS11KeyCustody(allowedModules: allowedModules, environment: environment).connect(token)
             connection = made
             return made
         }

@@ -41,9 +41,10 @@ public final class PKCS11SecureElement: SecureElement {
     public static func create(
         token tokenURI: PKCS11URI, elementID: String,
         slots: [SecureElementSlotConfiguration] = SecureElementSlotConfiguration.standardLayout,
-        environment: [String: String] = ProcessInfo.processInfo.environment
+        allowedModules: PKCS11ModuleAllowList, environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws -> PKCS11SecureElement {
-        let (token, pin) = try PKCS11KeyCustody(environment: environment).connect(tokenURI)
+        let (token, pin) = try PKCS11KeyCustody(allowedModules: allowedModules, environment: environment).connect(
+            tokenURI)
         return try create(on: token, pin: pin, elementID: elementID, slots: slots)
     }
 
@@ -73,12 +74,13 @@ public final class PKCS11SecureElement: SecureElement {
         return element
     }
 
-    /// Opens an element made earlier by ``create(token:elementID:slots:environment:)``.
+    /// Opens an element made earlier by ``create(token:elementID:slots:allowedModules:environment:)``.
     public static func open(
-        token tokenURI: PKCS11URI, elementID: String,
+        token tokenURI: PKCS11URI, elementID: String, allowedModules: PKCS11ModuleAllowList,
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws -> PKCS11SecureElement {
-        let (token, pin) = try PKCS11KeyCustody(environment: environment).connect(tokenURI)
+        let (token, pin) = try PKCS11KeyCustody(allowedModules: allowedModules, environment: environment).connect(
+            tokenURI)
         return try open(on: token, pin: pin, elementID: elementID)
     }
 

@@ -75,6 +75,9 @@ enum SoftHSM {
         return PKCS11URI(token: token, object: object, modulePath: modulePath)
     }
 
+    /// The modules the tests' custodies may load: SoftHSM2's.
+    static let allowedModules = PKCS11ModuleAllowList([modulePath])
+
     /// The environment a custody reads its PIN from.
     static func environment(pin: String = pin) -> [String: String] {
         [PKCS11PIN.environmentVariable: pin]
