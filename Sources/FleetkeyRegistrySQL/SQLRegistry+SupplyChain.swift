@@ -3,8 +3,10 @@ import Foundation
 
 /// ``SupplyChainStore`` on any ``SQLRegistry``.
 extension SQLRegistry {
-    public func change(_ change: DeviceChange, events: [LifecycleEvent]) async throws {
-        try await transaction(RegistrySQL.apply(change) + RegistrySQL.append(events, dialect))
+    public func change(_ change: DeviceChange, events: [LifecycleEvent], issuer: IssuingAuthority?) async throws {
+        try await transaction(
+            (issuer.map { RegistrySQL.check($0, dialect) } ?? []) + RegistrySQL.apply(change)
+                + RegistrySQL.append(events, dialect))
     }
 
     public func addOwner(_ owner: OwnerRecord, events: [LifecycleEvent]) async throws {

@@ -25,7 +25,6 @@ public final class SQLiteRegistry: SQLRegistry {
     public convenience init(path: String) throws {
         var configuration = Self.configuration
         configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
             // Serials, key fingerprints and event subjects are random keys: every insert lands on another index
             // page. A 64 MiB page cache keeps those pages in memory, and checkpointing every 16k pages (64 MiB of
             // WAL) rather than SQLite's default 1k lets a hot page be rewritten many times per checkpoint and fsync.
@@ -36,6 +35,16 @@ public final class SQLiteRegistry: SQLRegistry {
         let pool: DatabasePool
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
+            // GRDB sets synchronous=NORMAL on the writer when it enables WAL, after prepareDatabase: set FULL here, on
+            // the one connection that writes, and check that it holds.
+            try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+                guard try Int.fetchOne(db, sql: "PRAGMA synchronous") == 2 else {
+                    throw FleetkeyError(.storage, "SQLite did not accept synchronous=FULL for \(path)")
+                }
+            }
+        } catch let error as FleetkeyError {
+            throw error
         } catch {
             throw FleetkeyError(.storage, "cannot open the registry at \(path): \(Self.describe(error))")
         }

@@ -145,7 +145,7 @@ struct FailClosedStorageTests {
             device.updatedAt = world.world.clock.now()
             try await supplyChain.change(
                 DeviceChange(device: device, expectedState: device.state),
-                events: EventAction.allCases.map { world.world.event($0, .device(device.id)) })
+                events: EventAction.allCases.map { world.world.event($0, .device(device.id)) }, issuer: nil)
             let written = try await subject.store.events(subject: .device(device.id), limit: nil).map(\.action)
             #expect(Set(written).isSuperset(of: EventAction.allCases))
         }

@@ -72,10 +72,16 @@ struct FactoryProvision: FleetkeyCommand {
                 tally[try await line.provision(index, by: authority), default: 0] += 1
             } catch let error as FleetkeyError {
                 progress.finish()
+                let done = tally.values.reduce(0, +)
+                // A revoked vendor or CA ends the lot for good; anything else can be resumed.
+                let next =
+                    error.code == .invalidTransition
+                    ? "the run stops here; the lot cannot be continued under this CA"
+                    : "rerun the same command to continue"
                 throw FleetkeyError(
                     error.code,
-                    "device \(index) of lot '\(lot)': \(error.reason) (\(tally.values.reduce(0, +)) device(s) before it "
-                        + "are provisioned and recorded; rerun the same command to continue)")
+                    "device \(index) of lot '\(lot)': \(error.reason) (\(done) device(s) before it were handled in "
+                        + "this run; \(next))")
             }
             progress.update(index)
         }

@@ -58,7 +58,8 @@ struct IssueCommand: FleetkeyCommand {
             hardware = HardwareModuleName(hardwareType: type, serialNumber: Array(hwSerial.utf8))
         }
         // Decode and check the request before asking for the passphrase, so bad input fails fast.
-        _ = try policy.decodeRequest(Array(bytes), profile: profile, at: Runtime.clock.now(), source: "request '\(csr)'")
+        _ = try policy.decodeRequest(
+            Array(bytes), profile: profile, at: Runtime.clock.now(), source: "request '\(csr)'")
         let ecosystem = try directory.openEcosystem(passphrase: try directory.passphrase())
         let authority = try await ecosystem.vendorAuthority(vendorName)
         let issued = try await ecosystem.issueDeviceIdentity(

@@ -12,6 +12,14 @@ struct HTTPStatusFetcher: StatusFetcher {
     static let timeout: TimeInterval = 5
     static let maximumBytes = 64 << 20
 
+    /// A session that caches nothing: a status check asks the server every time, never an earlier answer.
+    private let session: URLSession = {
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
+        configuration.urlCache = nil
+        return URLSession(configuration: configuration)
+    }()
+
     func get(_ url: String) async throws -> [UInt8] {
         try await fetch(url) { URLRequest(url: $0, timeoutInterval: Self.timeout) }
     }
@@ -33,7 +41,7 @@ struct HTTPStatusFetcher: StatusFetcher {
         let data: Data
         let response: URLResponse
         do {
-            (data, response) = try await URLSession.shared.data(for: make(target))
+            (data, response) = try await session.data(for: make(target))
         } catch {
             throw FleetkeyError(.storage, "cannot reach \(url): \(error.localizedDescription)")
         }

@@ -172,7 +172,7 @@ public struct FactoryLine: Sendable {
                     detail: [
                         "certificate": certificate.serialNumber.hexString, "element": elementID, "lot": lot,
                     ])
-            ])
+            ], issuer: authority.issuing)
         return existing == nil ? .provisioned : .finished
     }
 

@@ -5,8 +5,10 @@ import Foundation
 /// Kept apart from ``RegistryStore`` so a store gains it as one capability, like ``RevocationStore``. Every write
 /// is one transaction with optimistic checks on device state: it lands whole, or `.conflict` and nothing.
 public protocol SupplyChainStore: Sendable {
-    /// Moves one device (only from `change.expectedState`) and appends `events`, atomically.
-    func change(_ change: DeviceChange, events: [LifecycleEvent]) async throws
+    /// Moves one device (only from `change.expectedState`) and appends `events`, atomically. With `issuer`, the
+    /// change completes an issuance (the factory line's last step) and is refused, like an issuance, once that CA's
+    /// certificate or vendor has been revoked.
+    func change(_ change: DeviceChange, events: [LifecycleEvent], issuer: IssuingAuthority?) async throws
 
     /// Records an owner. Fails with `.alreadyExists` if one of that name exists.
     func addOwner(_ owner: OwnerRecord, events: [LifecycleEvent]) async throws

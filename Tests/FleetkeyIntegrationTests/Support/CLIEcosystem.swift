@@ -10,10 +10,14 @@ final class CLIEcosystem {
     var dir: String { root.appendingPathComponent("eco").path }
     var environment: [String: String] { ["FLEETKEY_PASSPHRASE": Self.passphrase, "FLEETKEY_DIR": dir] }
 
-    init(vendors: [String] = ["Acme", "Globex"]) throws {
+    /// `baseURL` is where the ecosystem's certificates say its `fleetkey serve` answers (OCSP, CRL, caIssuers).
+    init(vendors: [String] = ["Acme", "Globex"], baseURL: String? = nil) throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("fleetkey-it-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        expectSuccess(try fleetkey(["init", "--name", "Example Ecosystem", "--kdf-log2n", "14"]))
+        expectSuccess(
+            try fleetkey(
+                ["init", "--name", "Example Ecosystem", "--kdf-log2n", "14"]
+                    + (baseURL.map { ["--base-url", $0] } ?? [])))
         for vendor in vendors {
             expectSuccess(try fleetkey(["vendor", "add", vendor]))
         }
