@@ -11,12 +11,12 @@ import Foundation
 /// `connect_timeout` (seconds), and one of Fleetkey's own, `query_timeout` (seconds, default 30): how long one
 /// registry operation may go unanswered before the connection is closed and the operation fails (a server that dies
 /// mid-answer must not leave a command waiting forever).
-public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
+package struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
     /// How the connection is protected, with libpq's meaning of each `sslmode` (PostgreSQL documentation §34.19.1).
     ///
     /// Only `verify-full` authenticates the server; it is the mode for any database reached over a network
     /// (docs/scale-out.md). The others leave the registry to whoever can answer on the database's address.
-    public enum TLSMode: String, Sendable, Hashable, CaseIterable {
+    package enum TLSMode: String, Sendable, Hashable, CaseIterable {
         /// Plain TCP.
         case disable
         /// TLS when the server offers it, plain otherwise; the server's certificate is not checked.
@@ -29,19 +29,19 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
         case verifyFull = "verify-full"
     }
 
-    public var host: String
-    public var port: Int
-    public var user: String
-    public var database: String
-    public var tls: TLSMode
+    package var host: String
+    package var port: Int
+    package var user: String
+    package var database: String
+    package var tls: TLSMode
     /// Trusted roots (PEM) for `verify-full`; the system's roots when `nil`.
-    public var rootCertificatePath: String?
+    package var rootCertificatePath: String?
     /// How long to wait for a connection, to the server or from the pool, before giving up with a clear error.
-    public var connectTimeout: Duration
+    package var connectTimeout: Duration
     /// How long one operation on a leased connection may take before it is abandoned and its connection closed.
-    public var queryTimeout: Duration
+    package var queryTimeout: Duration
 
-    public init(
+    package init(
         host: String, port: Int = 5432, user: String, database: String, tls: TLSMode = .prefer,
         rootCertificatePath: String? = nil, connectTimeout: Duration = .seconds(10),
         queryTimeout: Duration = .seconds(30)
@@ -57,7 +57,7 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Parses a `postgres://` or `postgresql://` URL; the error names the part that is wrong.
-    public init(url text: String) throws(FleetkeyError) {
+    package init(url text: String) throws(FleetkeyError) {
         guard text.hasPrefix("postgres://") || text.hasPrefix("postgresql://"),
             let components = URLComponents(string: text)
         else {
@@ -129,7 +129,7 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The canonical URL, without a password: safe for configuration files, logs and error messages.
-    public var url: String {
+    package var url: String {
         var components = URLComponents()
         components.scheme = "postgres"
         components.user = user
@@ -149,10 +149,10 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
         return components.string ?? "postgres://\(user)@\(host):\(port)/\(database)"
     }
 
-    public var description: String { url }
+    package var description: String { url }
 
     /// Whether `text` is meant as a PostgreSQL URL (rather than, say, an SQLite file name).
-    public static func isPostgresURL(_ text: String) -> Bool {
+    package static func isPostgresURL(_ text: String) -> Bool {
         text.hasPrefix("postgres://") || text.hasPrefix("postgresql://")
     }
 }

@@ -23,9 +23,9 @@ import Synchronization
 ///
 /// When the database cannot be reached, or dies during a transaction, operations fail with `.storage` and a
 /// message naming the server (never the password); nothing is reported as recorded unless `COMMIT` succeeded.
-public final class PostgresRegistry: Service {
+package final class PostgresRegistry: Service {
     /// Where the registry is; printable (it holds no password).
-    public let location: PostgresLocation
+    package let location: PostgresLocation
     let client: PostgresClient
     /// For the migration and diagnosis connections made outside the pool; holds the password, so never printed.
     private let directConfiguration: PostgresConnection.Configuration
@@ -51,7 +51,7 @@ public final class PostgresRegistry: Service {
     ///     from the environment (PGPASSWORD, FLEETKEY_DATABASE_PASSWORD), never from a file or a URL.
     ///   - maximumConnections: the pool's size; each process holds at most this many server connections.
     ///   - logger: where postgres-nio's background events go; silent by default.
-    public init(
+    package init(
         location: PostgresLocation, password: String?, maximumConnections: Int = 20,
         logger: Logger = Logger(label: "fleetkey.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
     ) throws {
@@ -87,7 +87,7 @@ public final class PostgresRegistry: Service {
 
     /// Starts the connection pool in a task of its own, for short-lived users such as the CLI; pair with
     /// ``shutdown(waitingAtMost:)``.
-    public func start() {
+    package func start() {
         lifecycle.withLock { state in
             guard case .idle = state else { return }
             let client = self.client
@@ -99,7 +99,7 @@ public final class PostgresRegistry: Service {
     ///
     /// Waits for the pool to stop, but at most `limit`: while it cannot reach the server, postgres-nio's pool may
     /// keep retrying instead of stopping (vapor/postgres-nio#599), and a command must still be able to exit.
-    public func shutdown(waitingAtMost limit: Duration = .seconds(2)) async {
+    package func shutdown(waitingAtMost limit: Duration = .seconds(2)) async {
         let task = lifecycle.withLock { state -> Task<Void, Never>? in
             defer { state = .stopped }
             if case .running(let task) = state { return task }
@@ -121,7 +121,7 @@ public final class PostgresRegistry: Service {
     }
 
     /// Runs the pool in the calling task until it is cancelled or its `ServiceGroup` shuts down (`Service`).
-    public func run() async throws {
+    package func run() async throws {
         try lifecycle.withLock { state in
             guard case .idle = state else {
                 throw FleetkeyError(.storage, "the PostgreSQL registry at \(location) was already started")
@@ -150,7 +150,7 @@ public final class PostgresRegistry: Service {
 
     /// Applies pending migrations (``PostgresRegistrySchema``) and returns the names of all applied ones, in order.
     @discardableResult
-    public func migrate() async throws -> [String] {
+    package func migrate() async throws -> [String] {
         let names = try await withDirectConnection("apply the registry's schema migrations") { connection, logger in
             try await PostgresMigrator.migrate(connection, location: self.location, logger: logger)
         }
@@ -159,7 +159,7 @@ public final class PostgresRegistry: Service {
     }
 
     /// The names of the migrations applied to this database, in order.
-    public func appliedMigrations() async throws -> [String] {
+    package func appliedMigrations() async throws -> [String] {
         try await withDirectConnection("read the applied migrations") { connection, logger in
             try await PostgresMigrator.appliedMigrations(connection, logger: logger)
         }

@@ -3,11 +3,11 @@ import Foundation
 
 /// ``RevocationStore`` on any ``SQLRegistry``.
 extension SQLRegistry {
-    public func certificateRefs(_ scope: CertificateScope) async throws -> [CertificateRef] {
+    package func certificateRefs(_ scope: CertificateScope) async throws -> [CertificateRef] {
         try await fetch(RegistrySQL.certificateRefs(scope), RegistryRecords.certificateRef)
     }
 
-    public func revoke(
+    package func revoke(
         _ selection: RevocationSelection, plan: @escaping @Sendable (RevocationSnapshot) throws -> RevocationUnit
     ) async throws -> RevocationUnit {
         let dialect = self.dialect
@@ -49,7 +49,7 @@ extension SQLRegistry {
         ]
     }
 
-    public func revokedEntries(issuer: String) async throws -> [ScopedRevokedCertificate] {
+    package func revokedEntries(issuer: String) async throws -> [ScopedRevokedCertificate] {
         try await fetch(
             SQLStatement(
                 """
@@ -59,7 +59,7 @@ extension SQLRegistry {
             RegistryRecords.revokedEntry)
     }
 
-    public func crlScopes(issuer: String, unexpiredAt date: Date) async throws -> [CRLScope] {
+    package func crlScopes(issuer: String, unexpiredAt date: Date) async throws -> [CRLScope] {
         // A loose index scan over certificates_by_crl_scope: one probe per distinct scope, whatever the fleet's size.
         try await fetch(
             SQLStatement(
@@ -77,7 +77,7 @@ extension SQLRegistry {
             RegistryRecords.crlScopeValue)
     }
 
-    public func latestCRL(issuer: String, scope: CRLScope) async throws -> PublishedCRL? {
+    package func latestCRL(issuer: String, scope: CRLScope) async throws -> PublishedCRL? {
         try await fetch(
             SQLStatement(
                 "SELECT \(RegistryRecords.crlColumns) FROM crls WHERE issuer = ? AND partition = ?",
@@ -86,7 +86,7 @@ extension SQLRegistry {
         ).first
     }
 
-    public func publish(_ crl: PublishedCRL) async throws -> Bool {
+    package func publish(_ crl: PublishedCRL) async throws -> Bool {
         let store = SQLStatement(
             """
             INSERT INTO crls (\(RegistryRecords.crlColumns)) VALUES (?, ?, ?, ?, ?, ?)
@@ -107,7 +107,7 @@ extension SQLRegistry {
         }
     }
 
-    public func revocations(after sequence: Int64, limit: Int) async throws -> [RevocationNotice] {
+    package func revocations(after sequence: Int64, limit: Int) async throws -> [RevocationNotice] {
         try await fetch(
             SQLStatement(
                 """
@@ -116,13 +116,13 @@ extension SQLRegistry {
             RegistryRecords.revocationNotice)
     }
 
-    public func lastEventSequence() async throws -> Int64 {
+    package func lastEventSequence() async throws -> Int64 {
         try await fetch(SQLStatement("SELECT COALESCE(MAX(sequence), 0) AS n FROM events")) {
             try StoredRow($0, table: "events", key: []).integer("n")
         }.first ?? 0
     }
 
-    public func keyRecord(fingerprint: String) async throws -> KeyRecord? {
+    package func keyRecord(fingerprint: String) async throws -> KeyRecord? {
         try await fetch(
             SQLStatement("SELECT \(RegistryRecords.keyColumns) FROM keys WHERE fingerprint = ?", [.text(fingerprint)]),
             RegistryRecords.key

@@ -5,7 +5,7 @@ import Foundation
 extension SQLRegistry {
     // MARK: Writes
 
-    public func createRoot(
+    package func createRoot(
         _ root: AuthorityRecord, certificate: CertificateRecord, key: KeyRecord, events: [LifecycleEvent]
     ) async throws {
         try await transaction(
@@ -13,7 +13,7 @@ extension SQLRegistry {
                 + RegistrySQL.insert(certificates: [certificate]) + RegistrySQL.append(events, dialect))
     }
 
-    public func addVendor(
+    package func addVendor(
         _ vendor: VendorRecord, authority: AuthorityRecord, certificates: [CertificateRecord], keys: [KeyRecord],
         events: [LifecycleEvent]
     ) async throws {
@@ -22,32 +22,32 @@ extension SQLRegistry {
                 + certificates.flatMap { RegistrySQL.insert(certificates: [$0]) } + RegistrySQL.append(events, dialect))
     }
 
-    public func record(_ issuance: IssuanceUnit) async throws {
+    package func record(_ issuance: IssuanceUnit) async throws {
         try await transaction(RegistrySQL.record(issuance, dialect))
     }
 
     // MARK: Reads
 
-    public func authority(id: String) async throws -> AuthorityRecord? {
+    package func authority(id: String) async throws -> AuthorityRecord? {
         try await fetch(
             SQLStatement("SELECT \(RegistryRecords.authorityColumns) FROM authorities WHERE id = ?", [.text(id)]),
             RegistryRecords.authority
         ).first
     }
 
-    public func vendor(named name: VendorName) async throws -> VendorRecord? {
+    package func vendor(named name: VendorName) async throws -> VendorRecord? {
         try await fetch(
             SQLStatement("SELECT \(RegistryRecords.vendorColumns) FROM vendors WHERE name = ?", [.text(name.value)]),
             RegistryRecords.vendor
         ).first
     }
 
-    public func vendors() async throws -> [VendorRecord] {
+    package func vendors() async throws -> [VendorRecord] {
         try await fetch(
             SQLStatement("SELECT \(RegistryRecords.vendorColumns) FROM vendors ORDER BY name"), RegistryRecords.vendor)
     }
 
-    public func certificate(issuer: String, serial: String) async throws -> CertificateRecord? {
+    package func certificate(issuer: String, serial: String) async throws -> CertificateRecord? {
         try await fetch(
             SQLStatement(
                 "SELECT \(RegistryRecords.certificateColumns) FROM certificates WHERE issuer = ? AND serial = ?",
@@ -56,7 +56,7 @@ extension SQLRegistry {
         ).first
     }
 
-    public func certificates(serial: String) async throws -> [CertificateRecord] {
+    package func certificates(serial: String) async throws -> [CertificateRecord] {
         try await fetch(
             SQLStatement(
                 "SELECT \(RegistryRecords.certificateColumns) FROM certificates WHERE serial = ? ORDER BY id",
@@ -64,7 +64,7 @@ extension SQLRegistry {
             RegistryRecords.certificate)
     }
 
-    public func certificates(forDevice device: DeviceID) async throws -> [CertificateRecord] {
+    package func certificates(forDevice device: DeviceID) async throws -> [CertificateRecord] {
         try await fetch(
             SQLStatement(
                 """
@@ -74,14 +74,14 @@ extension SQLRegistry {
             RegistryRecords.certificate)
     }
 
-    public func certificateCount(issuer: String?) async throws -> Int {
+    package func certificateCount(issuer: String?) async throws -> Int {
         let statement =
             issuer.map { SQLStatement("SELECT COUNT(*) AS n FROM certificates WHERE issuer = ?", [.text($0)]) }
             ?? SQLStatement("SELECT COUNT(*) AS n FROM certificates")
         return try await fetch(statement) { try StoredRow($0, table: "certificates", key: []).int("n") }.first ?? 0
     }
 
-    public func device(_ id: DeviceID) async throws -> DeviceRecord? {
+    package func device(_ id: DeviceID) async throws -> DeviceRecord? {
         try await fetch(
             SQLStatement(
                 "SELECT \(RegistryRecords.deviceColumns) FROM devices WHERE serial = ? AND vendor = ?",
@@ -90,7 +90,7 @@ extension SQLRegistry {
         ).first
     }
 
-    public func devices(serial: DeviceSerial) async throws -> [DeviceRecord] {
+    package func devices(serial: DeviceSerial) async throws -> [DeviceRecord] {
         try await fetch(
             SQLStatement(
                 "SELECT \(RegistryRecords.deviceColumns) FROM devices WHERE serial = ? ORDER BY vendor",
@@ -98,7 +98,7 @@ extension SQLRegistry {
             RegistryRecords.device)
     }
 
-    public func devices(matching filter: DeviceFilter) async throws -> [DeviceRecord] {
+    package func devices(matching filter: DeviceFilter) async throws -> [DeviceRecord] {
         var clauses: [String] = []
         var values: [SQLValue] = []
         if let vendor = filter.vendor {
@@ -123,7 +123,7 @@ extension SQLRegistry {
         return try await fetch(SQLStatement(sql, values), RegistryRecords.device)
     }
 
-    public func events(subject: EventSubject?, limit: Int?) async throws -> [LifecycleEvent] {
+    package func events(subject: EventSubject?, limit: Int?) async throws -> [LifecycleEvent] {
         var sql = "SELECT \(RegistryRecords.eventColumns) FROM events"
         var values: [SQLValue] = []
         if let subject {

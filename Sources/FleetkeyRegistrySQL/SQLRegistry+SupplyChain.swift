@@ -3,13 +3,13 @@ import Foundation
 
 /// ``SupplyChainStore`` on any ``SQLRegistry``.
 extension SQLRegistry {
-    public func change(_ change: DeviceChange, events: [LifecycleEvent], issuer: IssuingAuthority?) async throws {
+    package func change(_ change: DeviceChange, events: [LifecycleEvent], issuer: IssuingAuthority?) async throws {
         try await transaction(
             (issuer.map { RegistrySQL.check($0, dialect) } ?? []) + RegistrySQL.apply(change)
                 + RegistrySQL.append(events, dialect))
     }
 
-    public func addOwner(_ owner: OwnerRecord, events: [LifecycleEvent]) async throws {
+    package func addOwner(_ owner: OwnerRecord, events: [LifecycleEvent]) async throws {
         try await transaction(
             [
                 .run(
@@ -23,17 +23,17 @@ extension SQLRegistry {
             ] + RegistrySQL.append(events, dialect))
     }
 
-    public func owner(named name: String) async throws -> OwnerRecord? {
+    package func owner(named name: String) async throws -> OwnerRecord? {
         try await fetch(
             SQLStatement("SELECT name, created_at FROM owners WHERE name = ?", [.text(name)]), RegistryRecords.owner
         ).first
     }
 
-    public func owners() async throws -> [OwnerRecord] {
+    package func owners() async throws -> [OwnerRecord] {
         try await fetch(SQLStatement("SELECT name, created_at FROM owners ORDER BY name"), RegistryRecords.owner)
     }
 
-    public func devices(withKeys fingerprints: [String]) async throws -> [DeviceRecord] {
+    package func devices(withKeys fingerprints: [String]) async throws -> [DeviceRecord] {
         try await fetch(
             chunking: fingerprints.map { .text($0) },
             {
@@ -43,7 +43,7 @@ extension SQLRegistry {
             }, RegistryRecords.device)
     }
 
-    public func devices(ids: [DeviceID]) async throws -> [DeviceRecord] {
+    package func devices(ids: [DeviceID]) async throws -> [DeviceRecord] {
         var found: [DeviceRecord] = []
         for start in stride(from: 0, to: ids.count, by: 500) {
             let chunk = ids[start..<min(ids.count, start + 500)]
@@ -58,7 +58,7 @@ extension SQLRegistry {
         return found
     }
 
-    public func certificates(vendor: VendorName, lot: String) async throws -> [CertificateRecord] {
+    package func certificates(vendor: VendorName, lot: String) async throws -> [CertificateRecord] {
         try await fetch(
             SQLStatement(
                 """
@@ -69,7 +69,7 @@ extension SQLRegistry {
             RegistryRecords.certificate)
     }
 
-    public func lotSummaries(lot: String) async throws -> [LotSummary] {
+    package func lotSummaries(lot: String) async throws -> [LotSummary] {
         let counts = try await fetch(
             SQLStatement(
                 """
@@ -106,7 +106,7 @@ extension SQLRegistry {
         return summaries
     }
 
-    public func importedManifest(digest: String) async throws -> ImportedManifest? {
+    package func importedManifest(digest: String) async throws -> ImportedManifest? {
         try await fetch(
             SQLStatement(
                 "SELECT digest, vendor, lot, owner, device_count, imported_at FROM manifests WHERE digest = ?",
@@ -115,7 +115,7 @@ extension SQLRegistry {
         ).first
     }
 
-    public func importManifest(_ unit: ManifestImportUnit) async throws -> Bool {
+    package func importManifest(_ unit: ManifestImportUnit) async throws -> Bool {
         let manifest = unit.manifest
         // First, so that a second import of the same manifest writes nothing, even when two race.
         let claim = SQLStatement(

@@ -13,16 +13,16 @@ import GRDB
 /// Durability: WAL with `synchronous=FULL`. Every commit that acknowledges something (a certificate handed out, a
 /// revocation, a CRL number served) has reached the disk, WAL fsynced, before the caller hears of it, so it
 /// survives a power loss as well as a killed process. Group commit shares one sync among the issuances it holds.
-public final class SQLiteRegistry: SQLRegistry {
+package final class SQLiteRegistry: SQLRegistry {
     let writer: any DatabaseWriter
     /// The database file, or `:memory:`.
-    public let path: String
+    package let path: String
     private let issuances: GroupCommit
     package var dialect: SQLDialect { Self.dialect }
     static let dialect = SQLDialect(lockForShare: "", lockForUpdate: "", beforeAppendingEvents: nil)
 
     /// Opens (creating if needed) the registry at `path` and applies pending migrations.
-    public convenience init(path: String) throws {
+    package convenience init(path: String) throws {
         var configuration = Self.configuration
         configuration.prepareDatabase { db in
             // Serials, key fingerprints and event subjects are random keys: every insert lands on another index
@@ -52,7 +52,7 @@ public final class SQLiteRegistry: SQLRegistry {
     }
 
     /// A registry in memory: the same schema, constraints and statements as a file, kept by nothing.
-    public static func inMemory() throws -> SQLiteRegistry {
+    package static func inMemory() throws -> SQLiteRegistry {
         try SQLiteRegistry(writer: try DatabaseQueue(configuration: configuration), path: ":memory:")
     }
 
@@ -90,13 +90,13 @@ public final class SQLiteRegistry: SQLRegistry {
     }
 
     /// The names of the migrations applied to this registry, in order.
-    public func appliedMigrations() throws -> [String] {
+    package func appliedMigrations() throws -> [String] {
         try writer.read { db in try RegistrySchema.migrator.appliedMigrations(db) }
     }
 
     /// Records one issuance; concurrent calls share a transaction (``GroupCommit``), each in its own savepoint, so a
     /// failing one (a duplicate serial, a revoked vendor) fails alone.
-    public func record(_ issuance: IssuanceUnit) async throws {
+    package func record(_ issuance: IssuanceUnit) async throws {
         try await issuances.submit(issuance)
     }
 

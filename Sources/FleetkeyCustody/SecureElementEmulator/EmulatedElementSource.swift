@@ -3,16 +3,16 @@ import Foundation
 
 /// The factory line's elements as emulator files in one directory (`<elementID>.se.json`): for demos, tests and
 /// simulating large fleets. See ``SecureElementEmulator`` for what the files hold.
-public struct EmulatedElementSource: SecureElementSource {
-    public let directory: URL
+package struct EmulatedElementSource: SecureElementSource {
+    package let directory: URL
 
-    public init(directory: URL) {
+    package init(directory: URL) {
         self.directory = directory
     }
 
-    public var description: String { "emulated secure elements in \(directory.path)" }
+    package var description: String { "emulated secure elements in \(directory.path)" }
 
-    public func existingElement(_ elementID: String) throws -> (any SecureElement)? {
+    package func existingElement(_ elementID: String) throws -> (any SecureElement)? {
         guard
             FileManager.default.fileExists(
                 atPath: SecureElementEmulator.fileURL(in: directory, elementID: elementID).path)
@@ -20,7 +20,7 @@ public struct EmulatedElementSource: SecureElementSource {
         return try SecureElementEmulator.open(in: directory, elementID: elementID)
     }
 
-    public func newElement(_ elementID: String) throws -> any SecureElement {
+    package func newElement(_ elementID: String) throws -> any SecureElement {
         try SecureElementEmulator.create(in: directory, elementID: elementID)
     }
 }

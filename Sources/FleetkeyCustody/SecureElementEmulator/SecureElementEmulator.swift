@@ -18,10 +18,10 @@ import X509
 /// EMULATOR ONLY: the element's state file holds its private keys (see ``EmulatedElementFile``). It is written with
 /// mode 0600 and its contents never reach logs or errors, but its attestations prove only that the emulator made
 /// the key. Operations on one element are serialised; every change is written to disk before it returns.
-public final class SecureElementEmulator: SecureElement, @unchecked Sendable {
+package final class SecureElementEmulator: SecureElement, @unchecked Sendable {
     // @unchecked: `state` and the key caches are only touched while `lock` is held.
-    public let elementID: String
-    public let fileURL: URL
+    package let elementID: String
+    package let fileURL: URL
     private let lock = NSLock()
     private var state: EmulatedElementFile
 
@@ -32,12 +32,12 @@ public final class SecureElementEmulator: SecureElement, @unchecked Sendable {
     }
 
     /// The state file of element `elementID` under `directory`.
-    public static func fileURL(in directory: URL, elementID: String) -> URL {
+    package static func fileURL(in directory: URL, elementID: String) -> URL {
         directory.appendingPathComponent("\(elementID).se.json")
     }
 
     /// Makes a new element: its attestation key and empty slots, written to `directory`.
-    public static func create(
+    package static func create(
         in directory: URL, elementID: String,
         slots: [SecureElementSlotConfiguration] = SecureElementSlotConfiguration.standardLayout
     ) throws -> SecureElementEmulator {
@@ -63,7 +63,7 @@ public final class SecureElementEmulator: SecureElement, @unchecked Sendable {
     }
 
     /// Opens an element made earlier by ``create(in:elementID:slots:)``.
-    public static func open(in directory: URL, elementID: String) throws -> SecureElementEmulator {
+    package static func open(in directory: URL, elementID: String) throws -> SecureElementEmulator {
         try SecureElementSlotRules.checkElementID(elementID)
         let url = fileURL(in: directory, elementID: elementID)
         guard let data = FileManager.default.contents(atPath: url.path) else {
@@ -81,15 +81,15 @@ public final class SecureElementEmulator: SecureElement, @unchecked Sendable {
 
     // MARK: SecureElement
 
-    public func attestationPublicKey() throws -> Certificate.PublicKey {
+    package func attestationPublicKey() throws -> Certificate.PublicKey {
         Certificate.PublicKey(try attestationKey(lock.withLock { state.attestationKey }).publicKey)
     }
 
-    public func slots() throws -> [SecureElementSlotStatus] {
+    package func slots() throws -> [SecureElementSlotStatus] {
         lock.withLock { state.slots.map(Self.status) }
     }
 
-    public func generateKey(inSlot slot: Int) throws -> Certificate.PublicKey {
+    package func generateKey(inSlot slot: Int) throws -> Certificate.PublicKey {
         try mutate(slot, .generateKey) { entry in
             let (secret, publicKey) = Self.makeKey(entry.configuration.keySpec)
             entry.privateKey = secret.base64EncodedString()
@@ -101,11 +101,11 @@ public final class SecureElementEmulator: SecureElement, @unchecked Sendable {
         }
     }
 
-    public func publicKey(inSlot slot: Int) throws -> Certificate.PublicKey {
+    package func publicKey(inSlot slot: Int) throws -> Certificate.PublicKey {
         try read(slot, .readPublicKey) { try Self.publicKey($0) }
     }
 
-    public func sign(_ message: [UInt8], inSlot slot: Int, algorithm: Certificate.SignatureAlgorithm) throws
+    package func sign(_ message: [UInt8], inSlot slot: Int, algorithm: Certificate.SignatureAlgorithm) throws
         -> Certificate.Signature
     {
         try read(slot, .sign) { entry in
@@ -115,7 +115,7 @@ public final class SecureElementEmulator: SecureElement, @unchecked Sendable {
         }
     }
 
-    public func writeCertificate(_ certificate: Certificate, toSlot slot: Int) throws {
+    package func writeCertificate(_ certificate: Certificate, toSlot slot: Int) throws {
         var serializer = DER.Serializer()
         try serializer.serialize(certificate)
         let der = Data(serializer.serializedBytes).base64EncodedString()
@@ -126,7 +126,7 @@ public final class SecureElementEmulator: SecureElement, @unchecked Sendable {
         }
     }
 
-    public func readCertificate(inSlot slot: Int) throws -> Certificate? {
+    package func readCertificate(inSlot slot: Int) throws -> Certificate? {
         let der = try lock.withLock { try slotEntry(slot).certificate }
         guard let der else { return nil }
         guard let bytes = Data(base64Encoded: der) else {
@@ -135,11 +135,11 @@ public final class SecureElementEmulator: SecureElement, @unchecked Sendable {
         return try Certificate(derEncoded: Array(bytes))
     }
 
-    public func lock(slot: Int) throws {
+    package func lock(slot: Int) throws {
         try mutate(slot, .lock) { $0.locked = true }
     }
 
-    public func attest(slot: Int, nonce: [UInt8]) throws -> KeyAttestation {
+    package func attest(slot: Int, nonce: [UInt8]) throws -> KeyAttestation {
         let (entry, attestationSecret) = try lock.withLock { () throws -> (EmulatedElementFile.Slot, String) in
             let found = try slotEntry(slot)
             try SecureElementSlotRules.check(.attest, Self.status(found), element: elementID)
@@ -156,7 +156,7 @@ public final class SecureElementEmulator: SecureElement, @unchecked Sendable {
         }
     }
 
-    public func zeroize(slot: Int) throws {
+    package func zeroize(slot: Int) throws {
         try mutate(slot, .zeroize) { entry in
             entry.privateKey = nil
             entry.keyState = .zeroized

@@ -1,20 +1,20 @@
 /// A keystore passphrase. Its description is redacted so it cannot reach a log or an error by accident,
 /// and its bytes are overwritten when the last copy goes away.
-public final class Passphrase: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+package final class Passphrase: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
     nonisolated(unsafe) private var storage: [UInt8]
 
-    public init(_ text: String) {
+    package init(_ text: String) {
         storage = Array(text.utf8)
     }
 
-    public var isEmpty: Bool { storage.isEmpty }
+    package var isEmpty: Bool { storage.isEmpty }
 
     func withBytes<T>(_ body: ([UInt8]) throws -> T) rethrows -> T {
         try body(storage)
     }
 
-    public var description: String { "<passphrase redacted>" }
-    public var debugDescription: String { description }
+    package var description: String { "<passphrase redacted>" }
+    package var debugDescription: String { description }
 
     deinit {
         for index in storage.indices { storage[index] = 0 }

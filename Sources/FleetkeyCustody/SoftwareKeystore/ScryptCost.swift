@@ -9,23 +9,23 @@ import FleetkeyCore
 /// A key file records its own N, r and p, and scrypt needs 128 · r · N bytes (RFC 7914 §6, the V array of ROMix),
 /// so a crafted file could otherwise ask for 16 GiB (N = 2^22, r = 32) or hours of work (large p). Every cost is
 /// checked against the bounds below, with an error naming the file and the field, before scrypt runs.
-public struct ScryptCost: Sendable, Hashable, Codable {
-    public var log2N: Int
-    public var r: Int
-    public var p: Int
+package struct ScryptCost: Sendable, Hashable, Codable {
+    package var log2N: Int
+    package var r: Int
+    package var p: Int
 
-    public static let standard = ScryptCost(log2N: 17, r: 8, p: 1)
+    package static let standard = ScryptCost(log2N: 17, r: 8, p: 1)
     /// The least and the most `fleetkey init --kdf-log2n` accepts, and so the only N a key file may record.
-    public static let minimumLog2N = 14
-    public static let maximumLog2N = 22
+    package static let minimumLog2N = 14
+    package static let maximumLog2N = 22
     /// The block sizes accepted: Fleetkey writes r = 8 (RFC 7914's recommendation); twice that at most.
-    public static let blockSizes = 1...16
+    package static let blockSizes = 1...16
     /// The parallelisms accepted: Fleetkey writes p = 1; each unit of p repeats the whole derivation.
-    public static let parallelisms = 1...4
+    package static let parallelisms = 1...4
     /// The most memory a cost may ask for: what the largest cost Fleetkey writes needs (N = 2^22, r = 8: 4 GiB).
-    public static let maximumMemoryBytes = 128 * 8 * (1 << 22)
+    package static let maximumMemoryBytes = 128 * 8 * (1 << 22)
 
-    public init(log2N: Int, r: Int = 8, p: Int = 1) {
+    package init(log2N: Int, r: Int = 8, p: Int = 1) {
         self.log2N = log2N
         self.r = r
         self.p = p

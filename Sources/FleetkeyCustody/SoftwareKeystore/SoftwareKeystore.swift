@@ -11,16 +11,16 @@ import _CryptoExtras
 /// Keys are generated in process and written only sealed (``KeystoreFile``); the plaintext never touches the
 /// disk. A key unlocked once stays in memory for the life of this object, so a long-running process pays the
 /// scrypt cost once per key. Errors name the key and the cause, never the passphrase or key bytes.
-public final class SoftwareKeystore: KeyCustody {
-    public let directory: URL
-    public let cost: ScryptCost
-    public var kind: KeyCustodyKind { .softwareKeystore }
+package final class SoftwareKeystore: KeyCustody {
+    package let directory: URL
+    package let cost: ScryptCost
+    package var kind: KeyCustodyKind { .softwareKeystore }
     private let passphrase: Passphrase
     private let unlocked = Mutex<[String: Certificate.PrivateKey]>([:])
 
-    public static let referencePrefix = "keystore:"
+    package static let referencePrefix = "keystore:"
 
-    public init(directory: URL, passphrase: Passphrase, cost: ScryptCost = .standard) throws {
+    package init(directory: URL, passphrase: Passphrase, cost: ScryptCost = .standard) throws {
         do {
             try cost.check(source: "the keystore's scrypt cost (fleetkey.json scryptLog2N, init --kdf-log2n)")
         } catch {
@@ -37,7 +37,7 @@ public final class SoftwareKeystore: KeyCustody {
 
     // MARK: KeyCustody
 
-    public func generateKey(_ spec: KeySpec, label: String) async throws -> CustodiedKey {
+    package func generateKey(_ spec: KeySpec, label: String) async throws -> CustodiedKey {
         try Self.checkLabel(label)
         let (privateKey, secret) = try Self.makePrivateKey(spec)
         let publicKey = privateKey.publicKey
@@ -63,7 +63,7 @@ public final class SoftwareKeystore: KeyCustody {
         return CustodiedKey(reference: reference, publicKey: publicKey, spec: spec)
     }
 
-    public func signingKey(_ reference: String) async throws -> Certificate.PrivateKey {
+    package func signingKey(_ reference: String) async throws -> Certificate.PrivateKey {
         if let key = unlocked.withLock({ $0[reference] }) { return key }
         let label = try Self.label(of: reference)
         let file = try readFile(label)
@@ -97,7 +97,7 @@ public final class SoftwareKeystore: KeyCustody {
         return key
     }
 
-    public func destroyKey(_ reference: String) async throws {
+    package func destroyKey(_ reference: String) async throws {
         let label = try Self.label(of: reference)
         let url = fileURL(label)
         unlocked.withLock { _ = $0.removeValue(forKey: reference) }
@@ -112,7 +112,7 @@ public final class SoftwareKeystore: KeyCustody {
     }
 
     /// The public key of a stored key, readable without the passphrase.
-    public func publicKey(_ reference: String) throws -> Certificate.PublicKey {
+    package func publicKey(_ reference: String) throws -> Certificate.PublicKey {
         let file = try readFile(try Self.label(of: reference))
         guard let spki = Data(base64Encoded: file.publicKey) else {
             throw FleetkeyError(.keyAccessDenied, "keystore file for '\(file.label)' has no readable public key")

@@ -16,18 +16,18 @@ import X509
 ///
 /// A module is loaded only if it is in `allowedModules` (``PKCS11ModuleAllowList``): references come from the
 /// registry, and the module a reference names runs inside this process.
-public final class PKCS11KeyCustody: KeyCustody {
-    public var kind: KeyCustodyKind { .pkcs11 }
+package final class PKCS11KeyCustody: KeyCustody {
+    package var kind: KeyCustodyKind { .pkcs11 }
     /// The token (and optionally the object label and id) new keys are generated in; `nil` for a custody that
     /// only signs with existing keys.
-    public let generationTarget: PKCS11URI?
+    package let generationTarget: PKCS11URI?
     /// The modules this custody may load.
-    public let allowedModules: PKCS11ModuleAllowList
+    package let allowedModules: PKCS11ModuleAllowList
     private let environment: [String: String]
 
-    public static let referencePrefix = "pkcs11:"
+    package static let referencePrefix = "pkcs11:"
 
-    public init(
+    package init(
         generatingIn target: PKCS11URI? = nil, allowedModules: PKCS11ModuleAllowList,
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws {
@@ -48,7 +48,7 @@ public final class PKCS11KeyCustody: KeyCustody {
 
     /// Generates an ECDSA key pair on the token. The object label is the target URI's `object=`, else `label`;
     /// the id is the URI's `id=`, else 16 random bytes.
-    public func generateKey(_ spec: KeySpec, label: String) async throws -> CustodiedKey {
+    package func generateKey(_ spec: KeySpec, label: String) async throws -> CustodiedKey {
         guard let target = generationTarget else {
             throw FleetkeyError(
                 .configuration, "this PKCS#11 custody has no token to generate keys in: pass --key pkcs11:token=...")
@@ -68,12 +68,12 @@ public final class PKCS11KeyCustody: KeyCustody {
         return CustodiedKey(reference: reference.description, publicKey: publicKey, spec: curve.keySpec)
     }
 
-    public func signingKey(_ reference: String) async throws -> Certificate.PrivateKey {
+    package func signingKey(_ reference: String) async throws -> Certificate.PrivateKey {
         Certificate.PrivateKey(try signer(reference))
     }
 
     /// The key's public half, read from its public key object without logging the private key into use.
-    public func publicKey(of reference: String) async throws -> Certificate.PublicKey {
+    package func publicKey(of reference: String) async throws -> Certificate.PublicKey {
         let uri = try Self.keyURI(reference)
         let (token, pin) = try connect(uri)
         return try token.withSession(pin: pin, "read the public key of \(uri.objectDescription)") { session in
@@ -84,7 +84,7 @@ public final class PKCS11KeyCustody: KeyCustody {
         }
     }
 
-    public func destroyKey(_ reference: String) async throws {
+    package func destroyKey(_ reference: String) async throws {
         let uri = try Self.keyURI(reference)
         let (token, pin) = try connect(uri)
         try token.withSession(pin: pin, "destroy key \(uri.objectDescription)") { session in
@@ -100,7 +100,7 @@ public final class PKCS11KeyCustody: KeyCustody {
     /// Checks, before anything is written, that the generation target can be used: the module loads, the token is
     /// there, the PIN is accepted, and no key already has the label (the target's `object=`, else `defaultLabel`)
     /// or the target's id.
-    public func preflight(defaultLabel: String? = nil) throws {
+    package func preflight(defaultLabel: String? = nil) throws {
         guard let target = generationTarget else { return }
         let (token, pin) = try connect(target)
         try token.withSession(pin: pin, "check the token") { session in
@@ -111,7 +111,7 @@ public final class PKCS11KeyCustody: KeyCustody {
     }
 
     /// The attributes of the referenced key, so an operator can prove its custody (`fleetkey hsm check`).
-    public func keyReport(_ reference: String) throws -> PKCS11KeyReport {
+    package func keyReport(_ reference: String) throws -> PKCS11KeyReport {
         let uri = try Self.keyURI(reference)
         let (token, pin) = try connect(uri)
         return try token.withSession(pin: pin, "read the attributes of key \(uri.objectDescription)") { session in

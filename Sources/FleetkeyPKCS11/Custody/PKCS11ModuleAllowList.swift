@@ -17,25 +17,25 @@ import Foundation
 ///
 /// The list is a value the caller builds from its configuration; `remedy` is the caller's advice on how to allow a
 /// module, quoted in the refusal.
-public struct PKCS11ModuleAllowList: Sendable, Hashable {
+package struct PKCS11ModuleAllowList: Sendable, Hashable {
     /// The entries as configured, in order.
-    public let modules: [String]
+    package let modules: [String]
     /// What to tell the user who needs another module, e.g. which setting to change.
-    public let remedy: String
+    package let remedy: String
 
-    public init(_ modules: some Sequence<String>, remedy: String = "") {
+    package init(_ modules: some Sequence<String>, remedy: String = "") {
         var seen = Set<String>()
         self.modules = modules.filter { !$0.isEmpty && seen.insert($0).inserted }
         self.remedy = remedy
     }
 
     /// The list a colon-separated variable such as FLEETKEY_PKCS11_MODULES names (like PATH; empty parts ignored).
-    public static func parsing(colonSeparated text: String?) -> [String] {
+    package static func parsing(colonSeparated text: String?) -> [String] {
         (text ?? "").split(separator: ":").map(String.init).filter { !$0.isEmpty }
     }
 
     /// This list and `other`'s entries.
-    public func adding(_ other: some Sequence<String>) -> PKCS11ModuleAllowList {
+    package func adding(_ other: some Sequence<String>) -> PKCS11ModuleAllowList {
         PKCS11ModuleAllowList(modules + other, remedy: remedy)
     }
 

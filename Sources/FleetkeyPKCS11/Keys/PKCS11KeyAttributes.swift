@@ -9,15 +9,15 @@ import FleetkeyCore
 ///   unextractable since it was made.
 /// - CKA_LOCAL: set by the token, true only if the key was generated on it (not imported).
 /// A `nil` means the token did not report the attribute.
-public struct PKCS11KeyAttributes: Sendable, Hashable, Codable {
-    public var sensitive: Bool?
-    public var extractable: Bool?
-    public var alwaysSensitive: Bool?
-    public var neverExtractable: Bool?
-    public var local: Bool?
-    public var privateObject: Bool?
-    public var onToken: Bool?
-    public var sign: Bool?
+package struct PKCS11KeyAttributes: Sendable, Hashable, Codable {
+    package var sensitive: Bool?
+    package var extractable: Bool?
+    package var alwaysSensitive: Bool?
+    package var neverExtractable: Bool?
+    package var local: Bool?
+    package var privateObject: Bool?
+    package var onToken: Bool?
+    package var sign: Bool?
 
     static func read(_ object: CK_OBJECT_HANDLE, in session: PKCS11Session) throws -> PKCS11KeyAttributes {
         PKCS11KeyAttributes(
@@ -32,7 +32,7 @@ public struct PKCS11KeyAttributes: Sendable, Hashable, Codable {
     }
 
     /// Whether the key was born on the token and can never leave it.
-    public var bornInsideAndUnextractable: Bool {
+    package var bornInsideAndUnextractable: Bool {
         local == true && neverExtractable == true && extractable == false && sensitive == true
             && alwaysSensitive == true
     }

@@ -1,33 +1,33 @@
 import FleetkeyCore
 
 /// What `fleetkey hsm check` reports about a key: where it is and whether the token proves it cannot leave.
-public struct PKCS11KeyReport: Sendable, Hashable, Codable {
-    public struct Token: Sendable, Hashable, Codable {
-        public var label: String
-        public var manufacturer: String
-        public var model: String
-        public var serial: String
+package struct PKCS11KeyReport: Sendable, Hashable, Codable {
+    package struct Token: Sendable, Hashable, Codable {
+        package var label: String
+        package var manufacturer: String
+        package var model: String
+        package var serial: String
     }
 
     /// The key's canonical URI.
-    public var uri: String
-    public var modulePath: String
-    public var token: Token
-    public var label: String?
+    package var uri: String
+    package var modulePath: String
+    package var token: Token
+    package var label: String?
     /// CKA_ID in lower-case hex.
-    public var id: String?
-    public var algorithm: String
+    package var id: String?
+    package var algorithm: String
     /// The key's fingerprint as the registry computes it (``FleetkeyCore/KeyRecord/fingerprint``), so the report
     /// can be matched with the registry's key records.
-    public var publicKeyFingerprint: String
-    public var attributes: PKCS11KeyAttributes
+    package var publicKeyFingerprint: String
+    package var attributes: PKCS11KeyAttributes
     /// Whether the token answered a request for CKA_VALUE's length with the value available. Asked for the length
     /// only, so no key byte is ever copied out, even from a badly configured token.
-    public var valueReadable: Bool
+    package var valueReadable: Bool
     /// Why custody is not proven; empty when it is.
-    public var findings: [String]
+    package var findings: [String]
 
-    public var custodyProven: Bool { findings.isEmpty }
+    package var custodyProven: Bool { findings.isEmpty }
 
     static func findings(_ attributes: PKCS11KeyAttributes, valueReadable: Bool) -> [String] {
         var findings: [String] = []

@@ -7,14 +7,14 @@ import Synchronization
 ///
 /// It connects and logs in once, on first use, and every element shares that session: a login can cost a token
 /// a slow PIN derivation (SoftHSM2's does), which per device would dominate a factory run.
-public final class PKCS11ElementSource: SecureElementSource {
-    public let token: PKCS11URI
+package final class PKCS11ElementSource: SecureElementSource {
+    package let token: PKCS11URI
     /// The modules it may load (``PKCS11ModuleAllowList``); the token's module must be one.
-    public let allowedModules: PKCS11ModuleAllowList
+    package let allowedModules: PKCS11ModuleAllowList
     let environment: [String: String]
     private let connection = Mutex<(token: PKCS11Token, pin: PKCS11PIN)?>(nil)
 
-    public init(
+    package init(
         token: PKCS11URI, allowedModules: PKCS11ModuleAllowList,
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) {
@@ -32,9 +32,9 @@ public final class PKCS11ElementSource: SecureElementSource {
         }
     }
 
-    public var description: String { "secure elements on PKCS#11 token \(token)" }
+    package var description: String { "secure elements on PKCS#11 token \(token)" }
 
-    public func existingElement(_ elementID: String) throws -> (any SecureElement)? {
+    package func existingElement(_ elementID: String) throws -> (any SecureElement)? {
         do {
             let (token, pin) = try connected()
             return try PKCS11SecureElement.open(on: token, pin: pin, elementID: elementID)
@@ -44,7 +44,7 @@ public final class PKCS11ElementSource: SecureElementSource {
         }
     }
 
-    public func newElement(_ elementID: String) throws -> any SecureElement {
+    package func newElement(_ elementID: String) throws -> any SecureElement {
         let (token, pin) = try connected()
         return try PKCS11SecureElement.create(on: token, pin: pin, elementID: elementID)
     }

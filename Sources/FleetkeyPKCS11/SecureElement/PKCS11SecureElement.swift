@@ -20,9 +20,9 @@ import X509
 /// attestation's `generatedOnElement` and `neverExtractable` are the token's own CKA_LOCAL and
 /// CKA_NEVER_EXTRACTABLE, not Fleetkey's say-so. The slot rules (``SecureElementSlotRules``) are applied under the
 /// token's lock, reading the slot's state from the token each time.
-public final class PKCS11SecureElement: SecureElement {
-    public let elementID: String
-    public let configuration: [SecureElementSlotConfiguration]
+package final class PKCS11SecureElement: SecureElement {
+    package let elementID: String
+    package let configuration: [SecureElementSlotConfiguration]
     let token: PKCS11Token
     let pin: PKCS11PIN
 
@@ -38,7 +38,7 @@ public final class PKCS11SecureElement: SecureElement {
     }
 
     /// Makes a new element on the token `tokenURI` selects: its attestation key and its configuration.
-    public static func create(
+    package static func create(
         token tokenURI: PKCS11URI, elementID: String,
         slots: [SecureElementSlotConfiguration] = SecureElementSlotConfiguration.standardLayout,
         allowedModules: PKCS11ModuleAllowList, environment: [String: String] = ProcessInfo.processInfo.environment
@@ -75,7 +75,7 @@ public final class PKCS11SecureElement: SecureElement {
     }
 
     /// Opens an element made earlier by ``create(token:elementID:slots:allowedModules:environment:)``.
-    public static func open(
+    package static func open(
         token tokenURI: PKCS11URI, elementID: String, allowedModules: PKCS11ModuleAllowList,
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws -> PKCS11SecureElement {
@@ -108,19 +108,19 @@ public final class PKCS11SecureElement: SecureElement {
 
     // MARK: SecureElement
 
-    public func attestationPublicKey() throws -> Certificate.PublicKey {
+    package func attestationPublicKey() throws -> Certificate.PublicKey {
         try token.withSession(pin: pin, "read the attestation key of '\(elementID)'") { session in
             try keyObjects("attestation", in: session).publicKey(in: session, naming: uri("attestation")).1
         }
     }
 
-    public func slots() throws -> [SecureElementSlotStatus] {
+    package func slots() throws -> [SecureElementSlotStatus] {
         try token.withSession(pin: pin, "read the slots of '\(elementID)'") { session in
             try configuration.map { try status($0, in: session) }
         }
     }
 
-    public func generateKey(inSlot slot: Int) throws -> Certificate.PublicKey {
+    package func generateKey(inSlot slot: Int) throws -> Certificate.PublicKey {
         let config = try slotConfiguration(slot)
         return try token.withSession(pin: pin, "generate a key in slot \(slot) of '\(elementID)'") { session in
             try SecureElementSlotRules.check(.generateKey, try status(config, in: session), element: elementID)
@@ -131,7 +131,7 @@ public final class PKCS11SecureElement: SecureElement {
         }
     }
 
-    public func publicKey(inSlot slot: Int) throws -> Certificate.PublicKey {
+    package func publicKey(inSlot slot: Int) throws -> Certificate.PublicKey {
         let config = try slotConfiguration(slot)
         return try token.withSession(pin: pin, "read the key in slot \(slot) of '\(elementID)'") { session in
             try SecureElementSlotRules.check(.readPublicKey, try status(config, in: session), element: elementID)
@@ -139,7 +139,7 @@ public final class PKCS11SecureElement: SecureElement {
         }
     }
 
-    public func sign(_ message: [UInt8], inSlot slot: Int, algorithm: Certificate.SignatureAlgorithm) throws
+    package func sign(_ message: [UInt8], inSlot slot: Int, algorithm: Certificate.SignatureAlgorithm) throws
         -> Certificate.Signature
     {
         let config = try slotConfiguration(slot)
@@ -153,7 +153,7 @@ public final class PKCS11SecureElement: SecureElement {
         return try ECDSASignature.signature(raw: raw, curve: try ECCurve(config.keySpec), algorithm: algorithm)
     }
 
-    public func writeCertificate(_ certificate: Certificate, toSlot slot: Int) throws {
+    package func writeCertificate(_ certificate: Certificate, toSlot slot: Int) throws {
         let config = try slotConfiguration(slot)
         var subject = DER.Serializer()
         try subject.serialize(certificate.subject)
@@ -179,7 +179,7 @@ public final class PKCS11SecureElement: SecureElement {
         }
     }
 
-    public func readCertificate(inSlot slot: Int) throws -> Certificate? {
+    package func readCertificate(inSlot slot: Int) throws -> Certificate? {
         _ = try slotConfiguration(slot)
         let der = try token.withSession(pin: pin, "read the certificate in slot \(slot) of '\(elementID)'") {
             session -> [UInt8]? in
@@ -189,7 +189,7 @@ public final class PKCS11SecureElement: SecureElement {
         return try der.map { try Certificate(derEncoded: $0) }
     }
 
-    public func lock(slot: Int) throws {
+    package func lock(slot: Int) throws {
         let config = try slotConfiguration(slot)
         try token.withSession(pin: pin, "lock slot \(slot) of '\(elementID)'") { session in
             let status = try status(config, in: session)
@@ -198,7 +198,7 @@ public final class PKCS11SecureElement: SecureElement {
         }
     }
 
-    public func attest(slot: Int, nonce: [UInt8]) throws -> KeyAttestation {
+    package func attest(slot: Int, nonce: [UInt8]) throws -> KeyAttestation {
         let config = try slotConfiguration(slot)
         return try token.withSession(pin: pin, "attest slot \(slot) of '\(elementID)'") { session in
             let status = try status(config, in: session)
@@ -221,7 +221,7 @@ public final class PKCS11SecureElement: SecureElement {
         }
     }
 
-    public func zeroize(slot: Int) throws {
+    package func zeroize(slot: Int) throws {
         let config = try slotConfiguration(slot)
         try token.withSession(pin: pin, "zeroize slot \(slot) of '\(elementID)'") { session in
             let status = try status(config, in: session)

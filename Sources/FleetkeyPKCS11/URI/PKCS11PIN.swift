@@ -6,12 +6,12 @@ import Foundation
 /// It prints as `<PIN redacted>` however it is printed or dumped, is not `Codable`, is handed to the token only
 /// inside C_Login, and its bytes are overwritten when the last reference goes away. The PIN comes from the URI's `pin-source` file (RFC 7512 §2.3) or from the
 /// FLEETKEY_PKCS11_PIN environment variable, never from a command-line argument.
-public final class PKCS11PIN: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+package final class PKCS11PIN: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     // Written only by init and deinit, so sharing it between threads is safe.
     nonisolated(unsafe) private(set) var bytes: [UInt8]
 
     /// The environment variable Fleetkey reads the PIN from.
-    public static let environmentVariable = "FLEETKEY_PKCS11_PIN"
+    package static let environmentVariable = "FLEETKEY_PKCS11_PIN"
 
     init(bytes: [UInt8]) {
         self.bytes = bytes
@@ -21,12 +21,12 @@ public final class PKCS11PIN: Sendable, CustomStringConvertible, CustomDebugStri
         for index in bytes.indices { bytes[index] = 0 }
     }
 
-    public var description: String { "<PIN redacted>" }
-    public var debugDescription: String { description }
-    public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .class) }
+    package var description: String { "<PIN redacted>" }
+    package var debugDescription: String { description }
+    package var customMirror: Mirror { Mirror(self, children: [], displayStyle: .class) }
 
     /// The PIN for a URI: its `pin-source` file when it names one, else FLEETKEY_PKCS11_PIN.
-    public static func resolve(for uri: PKCS11URI, environment: [String: String]) throws -> PKCS11PIN {
+    package static func resolve(for uri: PKCS11URI, environment: [String: String]) throws -> PKCS11PIN {
         if let source = uri.pinSource {
             return try read(source)
         }

@@ -14,9 +14,9 @@ import FleetkeyCore
 /// `pin-source` file or the FLEETKEY_PKCS11_PIN environment variable. It refuses `pin-value`: a PIN written in a URI
 /// ends up in shell history, process listings and the registry, and Fleetkey records URIs as key locations.
 /// Attribute values are percent-decoded (§2.3); ``description`` writes the canonical form Fleetkey records.
-public struct PKCS11URI: Sendable, Hashable, CustomStringConvertible {
+package struct PKCS11URI: Sendable, Hashable, CustomStringConvertible {
     /// The object classes `type=` names (§2.3).
-    public enum ObjectType: String, Sendable, Hashable {
+    package enum ObjectType: String, Sendable, Hashable {
         case privateKey = "private"
         case publicKey = "public"
         case certificate = "cert"
@@ -24,23 +24,23 @@ public struct PKCS11URI: Sendable, Hashable, CustomStringConvertible {
         case data
     }
 
-    public var token: String?
-    public var manufacturer: String?
-    public var model: String?
-    public var serial: String?
-    public var libraryManufacturer: String?
-    public var libraryDescription: String?
-    public var libraryVersion: String?
-    public var slotDescription: String?
-    public var slotManufacturer: String?
-    public var slotID: UInt?
-    public var object: String?
-    public var id: [UInt8]?
-    public var type: ObjectType?
-    public var modulePath: String?
-    public var pinSource: String?
+    package var token: String?
+    package var manufacturer: String?
+    package var model: String?
+    package var serial: String?
+    package var libraryManufacturer: String?
+    package var libraryDescription: String?
+    package var libraryVersion: String?
+    package var slotDescription: String?
+    package var slotManufacturer: String?
+    package var slotID: UInt?
+    package var object: String?
+    package var id: [UInt8]?
+    package var type: ObjectType?
+    package var modulePath: String?
+    package var pinSource: String?
 
-    public init(
+    package init(
         token: String? = nil, serial: String? = nil, object: String? = nil, id: [UInt8]? = nil, type: ObjectType? = nil,
         modulePath: String? = nil, pinSource: String? = nil
     ) {
@@ -54,12 +54,12 @@ public struct PKCS11URI: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Whether `text` is meant as a PKCS#11 URI (the scheme is case-insensitive, RFC 3986 §3.1).
-    public static func isPKCS11URI(_ text: String) -> Bool {
+    package static func isPKCS11URI(_ text: String) -> Bool {
         text.lowercased().hasPrefix("pkcs11:")
     }
 
     /// Parses a URI. Errors name the attribute and the rule, and never repeat a `pin-value`.
-    public init(parsing text: String) throws {
+    package init(parsing text: String) throws {
         guard Self.isPKCS11URI(text) else {
             throw FleetkeyError(
                 .invalidArgument,
@@ -162,7 +162,7 @@ public struct PKCS11URI: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The canonical text: path attributes in RFC 7512's order, values percent-encoded where the grammar requires.
-    public var description: String {
+    package var description: String {
         var path: [String] = []
         func add(_ name: String, _ value: String?) {
             if let value {
