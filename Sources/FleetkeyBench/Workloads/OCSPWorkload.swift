@@ -76,7 +76,7 @@ enum OCSPWorkload {
         let router = Router()
         router.get("/trivial") { _, _ in "ok" }
         StatusRoutes(
-            ocsp: responder, crls: CRLDistribution(policy: world.ecosystem.policy), store: registry,
+            ocsp: responder, crls: CRLDistribution(policy: world.ecosystem.policy),
             metrics: PrometheusCollectorRegistry()
         )
         .register(on: router)

@@ -4,7 +4,8 @@ import Synchronization
 
 /// The CRLs the server hands out, by their file name in the CRL URL (`vendor-acme.crl`, `vendor-acme-p3.crl`).
 ///
-/// Serving reads memory only; ``CRLRefreshService`` replaces entries after signing and recording new CRLs.
+/// Serving reads memory only; ``StatusRefreshService`` replaces entries after signing and recording new CRLs, and
+/// installs the root CRL it reads from the registry.
 public final class CRLDistribution: Sendable {
     private let crls = Mutex<[String: PublishedCRL]>([:])
     private let policy: EcosystemPolicy
@@ -27,6 +28,11 @@ public final class CRLDistribution: Sendable {
 
     public func crl(named name: String) -> PublishedCRL? {
         crls.withLock { $0[name] }
+    }
+
+    /// The CRL served for an issuer's partition.
+    public func crl(issuer: String, partition: Int) -> PublishedCRL? {
+        crl(named: fileName(issuer: issuer, partition: partition))
     }
 
     public var all: [PublishedCRL] {
