@@ -222,6 +222,24 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Route-level tests of `fleetkey serve`: its routes through Hummingbird's test client, and live over sockets.
+        .testTarget(
+            name: "FleetkeyServerTests",
+            dependencies: [
+                "FleetkeyCore", "FleetkeyServer", "FleetkeySQLite", "FleetkeyCustody", "FleetkeyTesting",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "FleetkeyIntegrationTests",
             dependencies: [
