@@ -105,9 +105,9 @@ public struct StatusRefreshService: Service {
         let cursor = state.progress.withLock { $0.cursor } ?? 0
         let notices = try await store.revocations(after: cursor, limit: 10_000)
         var dirty = Set<String>()
+        for issuer in Set(notices.map(\.issuer)) { denyLists?.invalidate(issuer: issuer) }
         for notice in notices {
             await ocsp?.invalidate(issuer: notice.issuer, serial: Hex.decode(notice.serial) ?? [])
-            denyLists?.invalidate(issuer: notice.issuer)
             if notice.issuer == Self.offlineIssuer {
                 logger.warning(
                     """
