@@ -491,10 +491,14 @@ extension ServeTests {
         let eco = try CLIEcosystem(vendors: ["Acme"])
         let server = try RunningServer(eco)
         defer { server.stop() }
-        let untyped = try Tools.run(
-            "curl",
-            ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--data-binary", "hello", "\(server.baseURL)/ocsp"])
-        #expect(untyped.stdout == "415")
+        // curl's default form type, and no Content-Type at all (RFC 6960 §A.1 requires application/ocsp-request).
+        for header in [[], ["-H", "Content-Type:"]] {
+            let untyped = try Tools.run(
+                "curl",
+                ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--data-binary", "hello"] + header
+                    + ["\(server.baseURL)/ocsp"])
+            #expect(untyped.stdout == "415", "\(header)")
+        }
         try Data(repeating: 0x30, count: 20_000).write(to: URL(fileURLWithPath: eco.file("large.bin")))
         let large = try Tools.run(
             "curl",
