@@ -1,4 +1,3 @@
-import Crypto
 import FleetkeyCore
 import FleetkeyCustody
 import FleetkeySQLite
