@@ -101,8 +101,9 @@ package enum RegistrySQL {
         steps += SQLBatch.statements(
             "INSERT INTO devices (\(RegistryRecords.deviceColumns))", inserts.map(row),
             onDuplicate: [
-                .deviceKey: single.map(FleetkeyError.keyHeldByAnotherDevice) ?? batchConflict,
-                .deviceSerial: single.map { FleetkeyError.deviceRegisteredFirst($0.id) } ?? batchConflict,
+                .deviceKey: single.map(FleetkeyError.keyHeldByAnotherDevice) ?? FleetkeyError.registeredMeanwhile,
+                .deviceSerial: single.map { FleetkeyError.deviceRegisteredFirst($0.id) }
+                    ?? FleetkeyError.registeredMeanwhile,
             ]
         ).map { .run($0.statement) }
         for change in changes {
@@ -128,11 +129,6 @@ package enum RegistrySQL {
         }
         return steps
     }
-
-    static let batchConflict = FleetkeyError(
-        .conflict,
-        "a device of this unit was registered, or its key taken, by another process first; nothing was recorded; "
-            + "re-read and retry")
 
     static func insert(lots devices: [DeviceRecord]) -> [SQLStep] {
         var seen = Set<[String]>()
@@ -201,29 +197,16 @@ package enum RegistrySQL {
             steps.append(
                 .run(SQLStatement("UPDATE vendors SET state = 'revoked' WHERE name = ?", [.text(vendor.value)])))
         }
-        let certificates = SQLBatch.statements(
+        steps += SQLBatch.checkedUpdates(
             "UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ?, invalidity_date = ? "
                 + "FROM (",
+            leading: [.date(info.revokedAt), .int(info.reason.rawValue), .date(info.invalidityDate)],
             revocation.certificates.map { [.text($0.issuer), .text($0.serial)] },
             tail: ") AS t WHERE certificates.issuer = t.column1 AND certificates.serial = t.column2 "
-                + "AND certificates.status = 'valid' RETURNING 1")
-        for (statement, count) in certificates {
-            var bound = statement
-            bound.values =
-                [.date(info.revokedAt), .int(info.reason.rawValue), .date(info.invalidityDate)]
-                + statement.values
-            steps.append(
-                .run(
-                    bound,
-                    expect: SQLExpectation(
-                        rows: count,
-                        otherwise: FleetkeyError(
-                            .conflict,
-                            "a certificate of this revocation was revoked by another process first; re-read and retry"
-                        ))))
-        }
-        let devices = SQLBatch.statements(
-            "UPDATE devices SET state = t.column3, updated_at = ? FROM (",
+                + "AND certificates.status = 'valid' RETURNING 1",
+            otherwise: FleetkeyError.revokedMeanwhile)
+        steps += SQLBatch.checkedUpdates(
+            "UPDATE devices SET state = t.column3, updated_at = ? FROM (", leading: [.date(info.revokedAt)],
             revocation.devices.map {
                 [
                     .text($0.device.serial.value), .text($0.device.vendor.value), .text($0.to.rawValue),
@@ -231,19 +214,8 @@ package enum RegistrySQL {
                 ]
             },
             tail: ") AS t WHERE devices.serial = t.column1 AND devices.vendor = t.column2 "
-                + "AND devices.state = t.column4 RETURNING 1")
-        for (statement, count) in devices {
-            var bound = statement
-            bound.values = [.date(info.revokedAt)] + statement.values
-            steps.append(
-                .run(
-                    bound,
-                    expect: SQLExpectation(
-                        rows: count,
-                        otherwise: FleetkeyError(
-                            .conflict,
-                            "a device of this revocation changed state in another process first; re-read and retry"))))
-        }
+                + "AND devices.state = t.column4 RETURNING 1",
+            otherwise: FleetkeyError.movedMeanwhile)
         return steps + append(revocation.events, dialect)
     }
 

@@ -122,17 +122,29 @@ package enum SQLBatch {
     /// The most values bound in one multi-row statement.
     static let maximumValues = 8_000
 
-    /// `head` followed by `VALUES (?, …), (?, …)` for each slice of `rows`, then `tail`.
+    /// `head` followed by `VALUES (?, …), (?, …)` for each slice of `rows`, then `tail`; `leading` values are bound
+    /// first in every statement (for the placeholders in `head`).
     package static func statements(
-        _ head: String, _ rows: [[SQLValue]], tail: String = "", onDuplicate: [UniqueIndex: any Error] = [:]
+        _ head: String, leading: [SQLValue] = [], _ rows: [[SQLValue]], tail: String = "",
+        onDuplicate: [UniqueIndex: any Error] = [:]
     ) -> [(statement: SQLStatement, rows: Int)] {
         guard let width = rows.first?.count, width > 0 else { return [] }
-        let perStatement = max(1, maximumValues / width)
+        let perStatement = max(1, (maximumValues - leading.count) / width)
         let tuple = "(" + Array(repeating: "?", count: width).joined(separator: ", ") + ")"
         return stride(from: 0, to: rows.count, by: perStatement).map { start in
             let slice = rows[start..<min(rows.count, start + perStatement)]
             let sql = head + " VALUES " + Array(repeating: tuple, count: slice.count).joined(separator: ", ") + tail
-            return (SQLStatement(sql, slice.flatMap { $0 }, onDuplicate: onDuplicate), slice.count)
+            return (SQLStatement(sql, leading + slice.flatMap { $0 }, onDuplicate: onDuplicate), slice.count)
+        }
+    }
+
+    /// Updates from a VALUES list (`UPDATE … FROM (VALUES …) AS t … RETURNING 1`), each slice required to touch one
+    /// row per value row, else the unit fails with `otherwise`: a row another writer changed first.
+    package static func checkedUpdates(
+        _ head: String, leading: [SQLValue], _ rows: [[SQLValue]], tail: String, otherwise: FleetkeyError
+    ) -> [SQLStep] {
+        statements(head, leading: leading, rows, tail: tail).map {
+            .run($0.statement, expect: SQLExpectation(rows: $0.rows, otherwise: otherwise))
         }
     }
 }

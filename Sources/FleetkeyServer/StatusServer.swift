@@ -4,46 +4,66 @@ import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import Metrics
+import NIOCore
 import NIOSSL
 import Prometheus
 import ServiceLifecycle
 import UnixSignals
 
-/// `fleetkey serve`: one Hummingbird server with the status endpoints and the services that keep them fresh.
-public enum StatusServer {
-    /// Everything the server needs, already wired by the caller (the CLI).
-    public struct Components: Sendable {
-        public var host: String
-        public var port: Int
-        public var routes: StatusRoutes
-        public var refresher: StatusRefreshService
-        public var logger: Logger
-        /// Serve HTTPS with this certificate chain and key (PEM files) instead of plain HTTP.
-        public var tls: TLSFiles?
+/// `fleetkey serve`: one Hummingbird server with the status endpoints and the services that keep them fresh, and
+/// optionally a second listener for `/metrics` alone.
+package enum StatusServer {
+    /// Where a listener binds.
+    package struct Listener: Sendable, Hashable {
+        package var host: String
+        package var port: Int
 
-        public init(
-            host: String, port: Int, routes: StatusRoutes, refresher: StatusRefreshService, logger: Logger,
-            tls: TLSFiles? = nil
+        package init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+    }
+
+    /// Everything the server needs, already wired by the caller (the CLI).
+    package struct Components: Sendable {
+        package var host: String
+        package var port: Int
+        package var routes: StatusRoutes
+        /// Run beside the listener: the status refresher, the OCSP responder renewal.
+        package var services: [any Service]
+        package var logger: Logger
+        /// Serve HTTPS with this certificate chain and key (PEM files) instead of plain HTTP.
+        package var tls: TLSFiles?
+        package var limits: ServerLimits
+        /// Serve `/metrics` here, and not on the public listener; `nil` serves it with the public routes.
+        package var metricsListener: Listener?
+
+        package init(
+            host: String, port: Int, routes: StatusRoutes, services: [any Service], logger: Logger,
+            tls: TLSFiles? = nil, limits: ServerLimits = ServerLimits(), metricsListener: Listener? = nil
         ) {
             self.host = host
             self.port = port
             self.routes = routes
-            self.refresher = refresher
+            self.services = services
             self.logger = logger
             self.tls = tls
+            self.limits = limits
+            self.metricsListener = metricsListener
         }
     }
 
     /// The server's own TLS identity: a PEM certificate chain (leaf first) and its PEM private key.
-    public struct TLSFiles: Sendable {
-        public var certificateChain: String
-        public var privateKey: String
+    package struct TLSFiles: Sendable {
+        package var certificateChain: String
+        package var privateKey: String
 
-        public init(certificateChain: String, privateKey: String) {
+        package init(certificateChain: String, privateKey: String) {
             self.certificateChain = certificateChain
             self.privateKey = privateKey
         }
 
+        /// TLS 1.2 at least (RFC 9325 §3.1.1: TLS 1.0 and 1.1 must not be negotiated).
         func configuration() throws -> TLSConfiguration {
             let chain: [NIOSSLCertificate]
             let key: NIOSSLPrivateKey
@@ -61,33 +81,84 @@ public enum StatusServer {
             guard !chain.isEmpty else {
                 throw FleetkeyError(.configuration, "--tls-cert \(certificateChain) holds no certificate")
             }
-            return TLSConfiguration.makeServerConfiguration(
+            var configuration = TLSConfiguration.makeServerConfiguration(
                 certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+            configuration.minimumTLSVersion = .tlsv12
+            return configuration
         }
     }
 
-    /// The Hummingbird application: routes with request logging and metrics, plus the refresher as a service.
-    public static func application(_ components: Components) throws -> some ApplicationProtocol {
-        let router = Router()
+    /// The public application: routes with request logging and metrics, the bounded HTTP/1.1 channel (TLS when
+    /// configured), and the services. `onServerRunning` is told the listening channel (its local address has the
+    /// port, when 0 was asked for).
+    package static func application(
+        _ components: Components, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    ) throws -> some ApplicationProtocol {
+        let router = Router(context: StatusRequestContext.self)
         router.add(middleware: LogRequestsMiddleware(.debug))
         router.add(middleware: MetricsMiddleware())
-        components.routes.register(on: router)
-        let server: HTTPServerBuilder =
-            try components.tls.map { try .tls(.http1(), tlsConfiguration: try $0.configuration()) } ?? .http1()
+        components.routes.register(on: router, includingMetrics: components.metricsListener == nil)
         return Application(
             router: router,
-            server: server,
-            configuration: .init(address: .hostname(components.host, port: components.port), serverName: "fleetkey"),
-            services: [components.refresher],
+            server: try serverBuilder(limits: components.limits, tls: try components.tls?.configuration()),
+            configuration: .init(
+                address: .hostname(components.host, port: components.port), serverName: "fleetkey",
+                availableConnectionsDelegate: MaximumAvailableConnections(
+                    components.limits.maximumConnections, logger: components.logger)),
+            services: components.services,
+            onServerRunning: onServerRunning,
             logger: components.logger)
     }
 
+    /// The `/metrics` application of `--metrics-listen`: plain HTTP, the same connection limits.
+    package static func metricsApplication(_ components: Components, listener: Listener) throws
+        -> some ApplicationProtocol
+    {
+        let router = Router(context: StatusRequestContext.self)
+        router.add(middleware: ErrorMappingMiddleware(.plainText))
+        components.routes.registerMetrics(on: router)
+        return Application(
+            router: router,
+            server: try serverBuilder(limits: components.limits, tls: nil),
+            configuration: .init(
+                address: .hostname(listener.host, port: listener.port), serverName: "fleetkey",
+                availableConnectionsDelegate: MaximumAvailableConnections(
+                    components.limits.maximumConnections, logger: components.logger)),
+            logger: components.logger)
+    }
+
+    /// HTTP/1.1 with the idle and request-read timeouts and the body cap of `limits`, inside TLS when given.
+    static func serverBuilder(limits: ServerLimits, tls: TLSConfiguration?) throws -> HTTPServerBuilder {
+        HTTPServerBuilder { responder in
+            let channel = GuardedHTTP1Channel(responder: responder, limits: limits)
+            guard let tls else { return channel }
+            return try TLSChannel(channel, tlsConfiguration: tls)
+        }
+    }
+
     /// Runs until SIGTERM or SIGINT, then shuts down gracefully.
-    public static func run(_ components: Components) async throws {
-        let app = try application(components)
+    package static func run(_ components: Components) async throws {
+        var services: [any Service] = [try application(components)]
+        if let listener = components.metricsListener {
+            services.append(try metricsApplication(components, listener: listener))
+        }
         let group = ServiceGroup(
             configuration: .init(
-                services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: components.logger))
+                services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: components.logger))
         try await group.run()
     }
+}
+
+/// The request context of the status routes: Hummingbird's, plus the client's address for rate limiting.
+package struct StatusRequestContext: RequestContext, RemoteAddressRequestContext {
+    package var coreContext: CoreRequestContextStorage
+    package let remoteAddress: SocketAddress?
+
+    package init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+
+    /// No status route reads more than an OCSP request.
+    package var maxUploadSize: Int { RouteBodyLimits.ocspRequest }
 }

@@ -315,3 +315,81 @@ struct SupplyChainConformanceTests {
         return nil
     }
 }
+
+/// Manifest imports check every status (issue 11, item 4): the vendor CA against the root's CRL, and each device
+/// against the vendor's, from the CRLs given or from the registry.
+extension SupplyChainConformanceTests {
+    /// The CRLs the ecosystem publishes now: the root's and the vendor CA's.
+    static func crls(_ factory: Factory) async throws -> (root: [UInt8], vendor: [UInt8]) {
+        let root = try await factory.world.ecosystem.publishRootCRL(into: factory.store)
+        let vendor = try await CRLPublisher(
+            store: factory.store, policy: factory.world.ecosystem.policy, clock: factory.world.clock
+        ).publish(factory.authority)
+        return (root.der, try #require(vendor.first { $0.scope == .complete }).der)
+    }
+
+    @Test(
+        "a manifest under a vendor CA the root revoked is refused, also when only the vendor's CRL is given",
+        arguments: StoreKind.allCases)
+    func revokedVendorCA(_ kind: StoreKind) async throws {
+        try await withStore(kind) { subject in
+            let factory = try await Factory(on: subject)
+            try await factory.provision(2)
+            let exported = try await factory.export()
+            _ = try await Revoker(store: factory.store, clock: factory.world.clock, actor: "root-ceremony").revoke(
+                .certificate(serial: factory.authority.certificate.serialNumber.hexString, issuer: "root"),
+                reason: .cACompromise)
+            let (rootCRL, vendorCRL) = try await Self.crls(factory)
+            let (ownerSubject, owner) = try await Self.ownerRegistry(kind, root: factory.world.root)
+            let importer = Self.importer(owner, root: factory.world.root)
+
+            for (evidence, expected) in [
+                (StatusEvidence.crls([vendorCRL]), "unknown"), (.crls([vendorCRL, rootCRL]), "is revoked"),
+                (.registry(factory.store), "is revoked"),
+            ] {
+                guard
+                    case .rejected(let report) = try await importer.importManifest(
+                        exported.bytes, owner: "Globex-Ops", status: evidence)
+                else {
+                    Issue.record("a manifest under a revoked vendor CA was accepted (\(expected))")
+                    continue
+                }
+                #expect(
+                    report.problems.contains {
+                        $0.rule == "signer-status" && $0.detail.contains("Acme Issuing CA")
+                            && $0.detail.contains(expected)
+                    }, "\(report.problems.map(\.line))")
+            }
+            #expect(try await owner.devices(matching: DeviceFilter()).isEmpty)
+            await ownerSubject.close()
+        }
+    }
+
+    @Test(
+        "a manifest with a revoked device is refused, and the report names that device", arguments: StoreKind.allCases)
+    func revokedDevice(_ kind: StoreKind) async throws {
+        try await withStore(kind) { subject in
+            let factory = try await Factory(on: subject)
+            try await factory.provision(3)
+            let exported = try await factory.export()
+            _ = try await Revoker(store: factory.store, clock: factory.world.clock, actor: "test")
+                .revoke(.device(serial: try factory.line.serial(2), vendor: nil), reason: .keyCompromise)
+            let (rootCRL, vendorCRL) = try await Self.crls(factory)
+            let (ownerSubject, owner) = try await Self.ownerRegistry(kind, root: factory.world.root)
+            let importer = Self.importer(owner, root: factory.world.root)
+            for evidence in [StatusEvidence.crls([vendorCRL, rootCRL]), .registry(factory.store)] {
+                guard
+                    case .rejected(let report) = try await importer.importManifest(
+                        exported.bytes, owner: "Globex-Ops", status: evidence)
+                else {
+                    Issue.record("a manifest with a revoked device was accepted")
+                    continue
+                }
+                let revoked = report.problems.filter { $0.rule == "revoked" }
+                #expect(revoked.map(\.serial) == ["L1-000002"], "\(report.problems.map(\.line))")
+            }
+            #expect(try await owner.devices(matching: DeviceFilter()).isEmpty)
+            await ownerSubject.close()
+        }
+    }
+}

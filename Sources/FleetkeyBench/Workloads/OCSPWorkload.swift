@@ -77,8 +77,9 @@ enum OCSPWorkload {
         let router = Router()
         router.get("/trivial") { _, _ in "ok" }
         StatusRoutes(
-            ocsp: responder, crls: CRLDistribution(policy: world.ecosystem.policy), store: registry,
-            metrics: PrometheusCollectorRegistry()
+            ocsp: responder, crls: CRLDistribution(policy: world.ecosystem.policy),
+            metrics: PrometheusCollectorRegistry(),
+            rateLimiter: ClientRateLimiter(ServerLimits(), clock: SystemWallClock()), clock: SystemWallClock()
         )
         .register(on: router)
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)))

@@ -67,9 +67,18 @@ struct InitCommand: FleetkeyCommand {
         let registry: any RegistryStore = try postgres?.registry ?? SQLiteRegistry(path: directory.registryURL.path)
         let registryName = postgres?.location.url ?? directory.registryURL.path
         let ecosystem = Ecosystem(
-            policy: policy, store: registry, custody: keystore, caKeyCustody: rootKeyCustody, clock: Runtime.clock,
+            policy: policy, store: registry,
+            // Signing goes through the router: the root's first CRL is signed with a key that may be on a token.
+            custody: try KeyCustodyRouter(
+                keystore: keystore,
+                allowedModules: PKCS11Modules.allowList(
+                    for: directory, configured: rootKeyCustody?.generationTarget?.modulePath.map { [$0] })),
+            caKeyCustody: rootKeyCustody, clock: Runtime.clock,
             random: Runtime.random, actor: Actor.current)
         let root = try await ecosystem.createRoot(algorithm: spec)
+        if let revocation = registry as? any RevocationStore {
+            try await ecosystem.publishRootCRL(into: revocation)
+        }
         let rootFile = try directory.publish(try root.pemString(), as: "root.pem")
         // Written last: its presence is what marks a complete ecosystem.
         try directory.writeConfiguration(

@@ -46,6 +46,10 @@ struct VendorAdd: FleetkeyCommand {
         let ecosystem = try directory.openEcosystem(
             passphrase: try directory.passphrase(), caKeyCustody: caKeyCustody)
         let setup = try await ecosystem.addVendor(vendor, algorithm: spec)
+        // The root key is in hand: leave the servers a fresh root CRL too.
+        if let revocation = ecosystem.store as? any RevocationStore {
+            try await ecosystem.publishRootCRL(into: revocation)
+        }
         // The module now holds a CA key the registry refers to: later commands may load it.
         if let module = caKeyCustody?.generationTarget?.modulePath { try PKCS11Modules.record(module, in: directory) }
         let caFile = try directory.publish(try setup.caCertificate.pemString(), as: "\(vendor.authorityID).pem")

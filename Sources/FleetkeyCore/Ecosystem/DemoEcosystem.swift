@@ -62,6 +62,10 @@ public struct DemoEcosystem: Sendable {
                 progress("  issued \(serial) (serial \(issued.record.serial))")
             }
         }
+        guard let index = ecosystem.store as? any RevocationStore else {
+            throw FleetkeyError(.configuration, "this registry cannot hold CRLs")
+        }
+        try await ecosystem.publishRootCRL(into: index)
         let acme = try VendorName(Self.vendors[0].name)
         progress("Provisioning lot \(Self.factoryLot) into \(devicesPerVendor) emulated secure elements")
         let line = try FactoryLine(
@@ -69,9 +73,6 @@ public struct DemoEcosystem: Sendable {
             lot: Self.factoryLot)
         let authority = try await ecosystem.vendorAuthority(acme)
         for index in 1...devicesPerVendor { _ = try await line.provision(index, by: authority) }
-        guard let index = ecosystem.store as? any RevocationStore else {
-            throw FleetkeyError(.configuration, "this registry cannot find the vendor's manifest signer")
-        }
         let signer = try await ecosystem.delegatedSigner(
             vendor: acme, profile: CertificateProfile.Name.manifestSigner, index: index)
         let manifest = try await ManifestExporter(ecosystem: ecosystem, supplyChain: supplyChain).export(

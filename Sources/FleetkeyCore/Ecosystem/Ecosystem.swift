@@ -220,16 +220,31 @@ public struct Ecosystem: Sendable {
             policy: policy)
     }
 
-    /// A vendor's delegated signer for `profile` (its OCSP responder or manifest signer): the newest valid
-    /// certificate the vendor CA issued under that profile, with its key from custody.
+    /// A vendor's delegated signer for `profile` (its OCSP responder or manifest signer): of the unrevoked
+    /// certificates the vendor CA issued under that profile, the one valid now with the latest notBefore (then
+    /// issuedAt), with its key from custody.
+    ///
+    /// The registry lists certificates by serial, which is random: the newest is found by its dates, and one that
+    /// has expired or is not yet valid is never chosen (RFC 6960 §4.2.2.2: a responder certificate must be valid
+    /// when it signs).
     public func delegatedSigner(vendor: VendorName, profile: String, index: any RevocationStore) async throws
         -> (certificate: Certificate, key: Certificate.PrivateKey)
     {
         let refs = try await index.certificateRefs(.issuer(vendor.authorityID))
             .filter { $0.profile == profile && $0.status == .valid }
-        guard let ref = refs.last, let record = try await store.certificate(issuer: ref.issuer, serial: ref.serial)
-        else {
-            throw FleetkeyError(.notFound, "vendor '\(vendor)' has no valid \(profile) certificate")
+        let now = clock.now()
+        var newest: CertificateRecord?
+        for ref in refs {
+            guard let candidate = try await store.certificate(issuer: ref.issuer, serial: ref.serial),
+                candidate.notBefore <= now, now < candidate.notAfter
+            else { continue }
+            if let best = newest, (candidate.notBefore, candidate.issuedAt) <= (best.notBefore, best.issuedAt) {
+                continue
+            }
+            newest = candidate
+        }
+        guard let record = newest else {
+            throw FleetkeyError(.notFound, "vendor '\(vendor)' has no currently valid \(profile) certificate")
         }
         guard let key = try await index.keyRecord(fingerprint: record.keyFingerprint), let location = key.location
         else {

@@ -12,22 +12,38 @@ import X509
 ///   `malformedRequest`, and a failing status source `internalError`, with nothing of the failure disclosed;
 /// - `good` only for a serial the source knows and has not revoked; `revoked` with its time and reason (and
 ///   invalidityDate, RFC 5280 §5.3.2, as a singleExtension); `unknown` for anything else;
-/// - a request with a nonce (RFC 9654) gets a response signed on the spot that echoes it; one without is answered
-///   from pre-signed answers cached per (CA, serial, CertID form), so the hot path makes no signature. Answers
-///   are re-signed ahead of nextUpdate by ``refreshExpiring(within:limit:)`` and dropped at once by
-///   ``invalidate(issuer:serial:)``; `unknown` answers are not cached, so a newly issued serial is never held
-///   back by one. A request about several certificates is answered with one signature, uncached.
+/// - a request about one certificate without a nonce is answered from pre-signed answers cached per (CA, serial,
+///   CertID form), whatever the status, so the hot path makes no signature and asking again about the same
+///   unknown serial costs nothing either. Answers are re-signed ahead of nextUpdate by
+///   ``refreshExpiring(within:limit:)`` (an `unknown` one is re-read then and dropped if still unknown) and
+///   dropped at once by ``invalidate(issuer:serial:)``. Serials are drawn from the CSPRNG (at least 64 bits), so
+///   nobody asks about a serial before it is issued but by guessing it: a cached `unknown` holds no real
+///   certificate back;
+/// - a request with a nonce (RFC 9654) or about several certificates needs a signature of its own. Each such
+///   signature, and each cache miss, is first granted by the caller's allowance (``respond(to:allowingFreshSignature:)``):
+///   refused, a nonce is ignored and the cached answer sent (RFC 6960 §4.4.1 lets a responder leave the nonce out),
+///   anything else is answered `tryLater` (§2.3).
 ///
-/// Thread-safe: the cache sits behind one lock held only for dictionary operations; statuses are read and
-/// signatures made outside it.
+/// The delegated responder of a CA can be replaced while serving (``replaceResponder(_:)``), as a renewal does.
+///
+/// Thread-safe: the cache and the responders sit behind one lock held only for dictionary operations; statuses
+/// are read and signatures made outside it.
 public final class OCSPResponder: Sendable {
     public let configuration: OCSPResponderConfiguration
-    private let issuers: [OCSPServedIssuer]
     private let issuerIndex: [String: Int]
     private let certIDIndex: [IssuerDigest: Int]
+    /// The CA certificate of each served issuer, by index: what a replacement responder must have been issued by.
+    private let caCertificates: [Certificate]
     private let statusSource: any CertificateStatusSource
     private let clock: any WallClock
-    private let cache: Mutex<OCSPResponseCache>
+    private let state: Mutex<State>
+
+    /// What the lock guards: the answers, and the responder that signed them. Replacing a responder and dropping
+    /// its answers happen together, so an answer is never sent with another responder's certificate.
+    private struct State: Sendable {
+        var cache: OCSPResponseCache
+        var issuers: [OCSPServedIssuer]
+    }
 
     /// The digests that identify a CA in a CertID.
     private struct IssuerDigest: Hashable {
@@ -76,36 +92,80 @@ public final class OCSPResponder: Sendable {
             }
         }
         self.configuration = configuration
-        self.issuers = issuers
         self.issuerIndex = issuerIndex
         self.certIDIndex = certIDIndex
+        self.caCertificates = issuers.map(\.caCertificate)
+        self.servedAuthorities = issuers.map(\.authorityID)
         self.statusSource = statusSource
         self.clock = clock
-        self.cache = Mutex(OCSPResponseCache(capacity: configuration.cacheCapacity))
+        self.state = Mutex(State(cache: OCSPResponseCache(capacity: configuration.cacheCapacity), issuers: issuers))
     }
 
     /// The authority identifiers this responder answers for.
-    public var servedAuthorities: [String] { issuers.map(\.authorityID) }
+    public let servedAuthorities: [String]
+
+    // MARK: Responders
+
+    /// The delegated responder certificate that signs for `authorityID` now, `nil` for a CA not served here.
+    public func responderCertificate(for authorityID: String) -> Certificate? {
+        guard let index = issuerIndex[authorityID] else { return nil }
+        return state.withLock { $0.issuers[index].responderCertificate }
+    }
+
+    /// Signs for a served CA with another delegated responder from now on (a renewed one): the answers the old
+    /// responder signed are dropped at once, and an answer being signed by it while this runs is not cached.
+    ///
+    /// The replacement must be for a CA this responder serves, issued by that same CA certificate.
+    public func replaceResponder(_ replacement: OCSPServedIssuer) throws {
+        guard let index = issuerIndex[replacement.authorityID] else {
+            throw FleetkeyError(
+                .notFound,
+                "the OCSP responder does not serve '\(replacement.authorityID)'; it serves "
+                    + servedAuthorities.joined(separator: ", "))
+        }
+        guard replacement.caCertificate == caCertificates[index] else {
+            throw FleetkeyError(
+                .configuration,
+                "the replacement responder of '\(replacement.authorityID)' is for another CA certificate than the one "
+                    + "served")
+        }
+        let old = state.withLock { state in
+            state.issuers[index] = replacement
+            return state.cache.invalidate(issuer: UInt16(index))
+        }
+        _ = consume old  // the dropped answers are freed here, outside the lock
+    }
 
     // MARK: Answering
 
-    /// Answers one request. Never throws: every failure is an OCSP error status (RFC 6960 §2.3).
+    /// Answers one request, granting every signature it needs. Never throws: every failure is an OCSP error
+    /// status (RFC 6960 §2.3).
     public func respond(to request: [UInt8]) async -> OCSPResponderAnswer {
+        await respond(to: request, allowingFreshSignature: { true })
+    }
+
+    /// Answers one request; `allowsFreshSignature` is asked once before each signature made for this request alone
+    /// (a cache miss, a nonce to echo, several CertIDs), so the caller can rate-limit what a stranger costs. A
+    /// cache hit asks nothing. Never throws: every failure is an OCSP error status (RFC 6960 §2.3).
+    public func respond(to request: [UInt8], allowingFreshSignature allowsFreshSignature: () -> Bool) async
+        -> OCSPResponderAnswer
+    {
         let parsed: ParsedRequest
         switch parse(request) {
         case .success(let value): parsed = value
         case .failure(let refusal): return .error(refusal.status)
         }
-        let issuer = issuers[parsed.issuer]
         let now = Self.seconds(clock.now())
+        // RFC 6960 §4.4.1: a responder may leave the nonce out; it does when it may not sign for this request alone.
+        let echoesNonce = parsed.nonce != nil && allowsFreshSignature()
 
-        if parsed.nonce == nil, parsed.certIDs.count == 1, let certID = parsed.certIDs.first,
+        if !echoesNonce, parsed.certIDs.count == 1, let certID = parsed.certIDs.first,
             let key = OCSPCacheKey(
                 issuer: parsed.issuer, variant: certID.hashAlgorithm, serial: certID.serialNumber.bytes)
         {
-            let (hit, dropped, epoch) = cache.withLock { cache in
-                let (entry, dropped) = cache.lookup(key, now: now)
-                return (entry, dropped, cache.invalidationEpoch)
+            let (hit, issuer, dropped, epoch) = state.withLock { state in
+                let (entry, dropped) = state.cache.lookup(key, now: now)
+                return (entry, state.issuers[parsed.issuer], dropped, state.cache.invalidationEpoch)
             }
             _ = consume dropped  // an evicted generation is freed here, outside the lock
             if let hit {
@@ -113,27 +173,28 @@ public final class OCSPResponder: Sendable {
                     body: hit.body, issuer: issuer, producedAt: hit.producedAt, nextUpdate: hit.nextUpdate,
                     fromCache: true, nonce: false)
             }
-            let status: RevocationStatus
+            guard allowsFreshSignature() else { return .error(.tryLater) }
             let signed: Signed
             do {
-                status = try await statusSource.status(
+                let status = try await statusSource.status(
                     issuer: issuer.authorityID, serial: Array(certID.serialNumber.bytes))
                 signed = try await sign([(certID, status)], issuer: issuer, nonce: nil, now: now)
             } catch {
                 return .error(.internalError)
             }
-            if status != .unknown {
-                let evicted = cache.withLock {
-                    $0.insert(
-                        key, body: signed.body, producedAt: now, nextUpdate: signed.nextUpdate, readAtEpoch: epoch)
-                }
-                _ = consume evicted
+            let evicted = state.withLock {
+                $0.cache.insert(
+                    key, body: signed.body, producedAt: now, nextUpdate: signed.nextUpdate, readAtEpoch: epoch)
             }
+            _ = consume evicted
             return answer(
                 body: signed.body, issuer: issuer, producedAt: now, nextUpdate: signed.nextUpdate,
                 fromCache: false, nonce: false)
         }
 
+        // Several CertIDs, a nonce to echo, or a serial too long to cache: one signature for this request alone.
+        guard echoesNonce || allowsFreshSignature() else { return .error(.tryLater) }
+        let issuer = state.withLock { $0.issuers[parsed.issuer] }
         do {
             var answers: [(OCSPCertID, RevocationStatus)] = []
             answers.reserveCapacity(parsed.certIDs.count)
@@ -145,10 +206,10 @@ public final class OCSPResponder: Sendable {
                             issuer: issuer.authorityID, serial: Array(certID.serialNumber.bytes))
                     ))
             }
-            let signed = try await sign(answers, issuer: issuer, nonce: parsed.nonce, now: now)
+            let signed = try await sign(answers, issuer: issuer, nonce: echoesNonce ? parsed.nonce : nil, now: now)
             return answer(
                 body: signed.body, issuer: issuer, producedAt: now, nextUpdate: signed.nextUpdate,
-                fromCache: false, nonce: parsed.nonce != nil)
+                fromCache: false, nonce: echoesNonce)
         } catch {
             return .error(.internalError)
         }
@@ -159,12 +220,13 @@ public final class OCSPResponder: Sendable {
     /// Re-signs the cached answers whose nextUpdate falls within `interval` seconds (at most `limit` of them), with
     /// statuses read afresh. The background service calls this periodically with an interval longer than its
     /// period (say every minute, within a quarter of ``OCSPResponderConfiguration/validity``), so answers are
-    /// replaced before they expire and never need a signature when asked for.
+    /// replaced before they expire and never need a signature when asked for. An answer whose serial is still
+    /// unknown is dropped instead: it is signed again only if asked for again.
     public func refreshExpiring(within interval: TimeInterval, limit: Int = .max) async -> OCSPCacheReport {
         let now = Self.seconds(clock.now())
         // A window beyond any validity covers every answer; a negative or NaN one covers the expired ones.
         let window = interval.isNaN ? 0 : Int64(min(max(interval, 0), 2 * Self.longestValidity).rounded(.up))
-        let due = cache.withLock { $0.expiring(by: now + window, limit: limit) }
+        let (due, issuers) = state.withLock { ($0.cache.expiring(by: now + window, limit: limit), $0.issuers) }
         var report = OCSPCacheReport()
         for (key, stamp) in due {
             let form = key.hashAlgorithmIdentifier
@@ -177,13 +239,15 @@ public final class OCSPResponder: Sendable {
             do {
                 let status = try await statusSource.status(issuer: issuer.authorityID, serial: key.serial)
                 guard status != .unknown else {
-                    cache.withLock { $0.remove(key, stamp: stamp) }
+                    state.withLock { $0.cache.remove(key, stamp: stamp) }
                     report.dropped += 1
                     continue
                 }
                 let signed = try await sign([(certID, status)], issuer: issuer, nonce: nil, now: now)
-                let replaced = cache.withLock {
-                    $0.replace(key, stamp: stamp, body: signed.body, producedAt: now, nextUpdate: signed.nextUpdate)
+                // A replaced responder dropped this entry: its stamp no longer matches, so nothing is replaced.
+                let replaced = state.withLock {
+                    $0.cache.replace(
+                        key, stamp: stamp, body: signed.body, producedAt: now, nextUpdate: signed.nextUpdate)
                 }
                 if replaced { report.signed += 1 } else { report.dropped += 1 }
             } catch {
@@ -196,7 +260,7 @@ public final class OCSPResponder: Sendable {
     /// Signs and caches answers ahead of any request, so even the first query for these serials costs no
     /// signature. `hashAlgorithms` are the CertID forms to prepare: SHA-1 with NULL parameters is what RFC 5019
     /// clients and openssl send. Serials the status source does not know are skipped (they are answered
-    /// `unknown`, uncached). Throws only for a CA this responder does not serve.
+    /// `unknown` when asked). Throws only for a CA this responder does not serve.
     public func presign(
         issuer authorityID: String, serials: [[UInt8]],
         hashAlgorithms: [OCSPHashAlgorithmIdentifier] = [OCSPHashAlgorithmIdentifier(.sha1)]
@@ -208,11 +272,10 @@ public final class OCSPResponder: Sendable {
                     + servedAuthorities.joined(separator: ", ")
             )
         }
-        let issuer = issuers[index]
         var report = OCSPCacheReport()
         for serial in serials {
             let magnitude = Self.magnitude(serial)
-            let epoch = cache.withLock { $0.invalidationEpoch }
+            let (issuer, epoch) = state.withLock { ($0.issuers[index], $0.cache.invalidationEpoch) }
             let status: RevocationStatus
             do {
                 status = try await statusSource.status(issuer: authorityID, serial: magnitude)
@@ -232,8 +295,8 @@ public final class OCSPResponder: Sendable {
                 let now = Self.seconds(clock.now())
                 do {
                     let signed = try await sign([(certID, status)], issuer: issuer, nonce: nil, now: now)
-                    let evicted = cache.withLock {
-                        $0.insert(
+                    let evicted = state.withLock {
+                        $0.cache.insert(
                             key, body: signed.body, producedAt: now, nextUpdate: signed.nextUpdate, readAtEpoch: epoch)
                     }
                     _ = consume evicted
@@ -252,20 +315,21 @@ public final class OCSPResponder: Sendable {
         guard let index = issuerIndex[authorityID] else { return }
         let magnitude = Self.magnitude(serial)
         guard magnitude.count <= OCSPCacheKey.maximumSerialLength else { return }
-        cache.withLock { $0.invalidate(issuer: UInt16(index), serial: magnitude) }
+        state.withLock { $0.cache.invalidate(issuer: UInt16(index), serial: magnitude) }
     }
 
     /// Drops every cached answer about one CA: for revoking a vendor CA and all it issued.
     public func invalidate(issuer authorityID: String) {
         guard let index = issuerIndex[authorityID] else { return }
-        let old = cache.withLock { $0.invalidate(issuer: UInt16(index)) }
+        let old = state.withLock { $0.cache.invalidate(issuer: UInt16(index)) }
         _ = consume old
     }
 
     public var cacheStatistics: OCSPCacheStatistics {
-        cache.withLock {
+        state.withLock {
             OCSPCacheStatistics(
-                entries: $0.count, capacity: $0.capacity, hits: $0.hits, misses: $0.misses, evictions: $0.evictions)
+                entries: $0.cache.count, capacity: $0.cache.capacity, hits: $0.cache.hits, misses: $0.cache.misses,
+                evictions: $0.cache.evictions)
         }
     }
 

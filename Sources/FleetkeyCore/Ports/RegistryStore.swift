@@ -153,10 +153,20 @@ extension FleetkeyError {
         FleetkeyError(.conflict, "device \(device) was registered by another process first; re-read and retry")
     }
 
-    /// What a store says when a certificate to revoke is no longer valid.
-    public static func certificateNoLongerValid(issuer: String, serial: String) -> FleetkeyError {
-        FleetkeyError(.conflict, "certificate \(issuer)/\(serial) is no longer valid; re-read and retry")
-    }
+    /// What a store says when a certificate of a revocation was revoked by another writer meanwhile.
+    public static let revokedMeanwhile = FleetkeyError(
+        .conflict, "a certificate of this revocation was revoked by another process first; re-read and retry")
+
+    /// What a store says when a device of a revocation changed state in another writer meanwhile.
+    public static let movedMeanwhile = FleetkeyError(
+        .conflict, "a device of this revocation changed state in another process first; re-read and retry")
+
+    /// What a store says when a device of a bulk unit (a manifest import) was registered, or its key taken, by
+    /// another writer first.
+    public static let registeredMeanwhile = FleetkeyError(
+        .conflict,
+        "a device of this unit was registered, or its key taken, by another process first; nothing was recorded; "
+            + "re-read and retry")
 
     /// What a store says when a device would take a key another device holds: one key, one device, ever (a second
     /// device presenting it is a clone; a revoked key is never certified again).

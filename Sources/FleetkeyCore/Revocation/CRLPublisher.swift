@@ -85,3 +85,18 @@ public struct CRLPublisher: Sendable {
             signing: tbs, with: authority.signingKey, algorithm: authority.keySpec.signatureAlgorithm)
     }
 }
+
+extension Ecosystem {
+    /// Signs and records a fresh root CRL. The root key is in hand only at ceremonies (founding the ecosystem,
+    /// admitting a vendor, `fleetkey crl publish --issuer root`), and `fleetkey serve` never holds it, so each
+    /// ceremony leaves the registry a current root CRL for the servers to serve until the next one.
+    @discardableResult
+    public func publishRootCRL(into revocation: any RevocationStore) async throws -> PublishedCRL {
+        let published = try await CRLPublisher(store: revocation, policy: policy, clock: clock)
+            .publish(try await rootAuthority())
+        guard let crl = published.first else {
+            throw FleetkeyError(.storage, "no root CRL was published")
+        }
+        return crl
+    }
+}

@@ -131,7 +131,7 @@ package final class PKCS11KeyCustody: KeyCustody {
                     label: token.info.label, manufacturer: token.info.manufacturer, model: token.info.model,
                     serial: token.info.serial),
                 label: objects.label, id: objects.id.map { Hex.lower($0) }, algorithm: curve.keySpec.description,
-                publicKeyFingerprint: Hex.lower(SHA256.hash(data: publicKey.subjectPublicKeyInfoDER)),
+                publicKeyFingerprint: KeyRecord.fingerprint(ofSubjectPublicKeyInfo: publicKey.subjectPublicKeyInfoDER),
                 attributes: attributes, valueReadable: valueReadable,
                 findings: PKCS11KeyReport.findings(attributes, valueReadable: valueReadable))
         }

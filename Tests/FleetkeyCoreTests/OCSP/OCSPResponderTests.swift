@@ -62,7 +62,7 @@ struct OCSPResponderTests {
         #expect(OCSPFixtureTime.date(try GeneralizedTime(derEncoded: invalidity.value)) == compromisedAt)
     }
 
-    @Test("a serial the registry does not know is unknown, never good, and the unknown answer is not cached")
+    @Test("a serial the registry does not know is unknown, never good; that answer is cached like the others")
     func unknownNeverGood() async throws {
         let fixture = try await OCSPFixture.make()
         let responder = try fixture.responder()
@@ -76,12 +76,88 @@ struct OCSPResponderTests {
         let never = Certificate.SerialNumber(bytes: [0x42, 0x42, 0x42])
         let bytes = try OCSPRequestBuilder.requestDER(issuer: fixture.vendorCA, serial: never)
         let first = await responder.respond(to: bytes)
+        #expect(!first.servedFromCache)
         #expect(try fixture.verifier().verify(first.der, at: fixture.clock.now()).status(of: never) == .unknown)
-        // Once issued (the registry now knows it), the very next query says good: no stale unknown was kept.
-        fixture.statuses.set(.good, issuer: OCSPFixture.authorityID, serial: Array(never.bytes))
+        // Asked again, as a flood of the same stranger's request would: no status read, no signature.
+        let lookups = fixture.statuses.lookups
         let second = await responder.respond(to: bytes)
-        #expect(!second.servedFromCache)
-        #expect(try fixture.verifier().verify(second.der, at: fixture.clock.now()).status(of: never) == .good)
+        #expect(second.servedFromCache)
+        #expect(second.der == first.der)
+        #expect(fixture.statuses.lookups == lookups)
+        // A refresh re-reads it: still unknown, it is dropped rather than signed again; known by then, re-signed.
+        #expect((await responder.refreshExpiring(within: .infinity)).dropped == 2)
+        _ = await responder.respond(to: bytes)
+        fixture.statuses.set(.good, issuer: OCSPFixture.authorityID, serial: Array(never.bytes))
+        #expect((await responder.refreshExpiring(within: .infinity)).signed == 1)
+        let third = await responder.respond(to: bytes)
+        #expect(third.servedFromCache)
+        #expect(try fixture.verifier().verify(third.der, at: fixture.clock.now()).status(of: never) == .good)
+    }
+
+    @Test("with no fresh signature allowed: a miss is tryLater, a nonce is left out, a cached answer still served")
+    func allowance() async throws {
+        let fixture = try await OCSPFixture.make(devices: 2)
+        for device in fixture.devices { fixture.markGood(device) }
+        let responder = try fixture.responder()
+        let cached = try Self.request(fixture, fixture.devices[0])
+        _ = await responder.respond(to: cached)
+        var asked = 0
+        let refuse: () -> Bool = {
+            asked += 1
+            return false
+        }
+        #expect(await responder.respond(to: cached, allowingFreshSignature: refuse).servedFromCache)
+        #expect(asked == 0)  // a cache hit asks nothing
+        let miss = await responder.respond(
+            to: try Self.request(fixture, fixture.devices[1]), allowingFreshSignature: refuse)
+        #expect(miss.responseStatus == .tryLater)
+        #expect(miss.der == [0x30, 0x03, 0x0A, 0x01, 0x03])
+        let nonce = try OCSPNonce([UInt8](repeating: 5, count: 16))
+        let withNonce = await responder.respond(
+            to: try Self.request(fixture, fixture.devices[0], nonce: nonce), allowingFreshSignature: refuse)
+        #expect(withNonce.servedFromCache && !withNonce.echoesNonce)
+        let several = try OCSPRequestBuilder.request(
+            issuer: fixture.vendorCA, serials: fixture.devices.map(\.serialNumber)
+        ).derBytes()
+        #expect(await responder.respond(to: several, allowingFreshSignature: refuse).responseStatus == .tryLater)
+        #expect(await responder.respond(to: several, allowingFreshSignature: { true }).responseStatus == .successful)
+    }
+
+    @Test("a replaced responder signs from then on; the old one's cached answers are dropped at once")
+    func replaceResponder() async throws {
+        let fixture = try await OCSPFixture.make(devices: 1)
+        let device = fixture.devices[0]
+        fixture.markGood(device)
+        let responder = try fixture.responder()
+        let bytes = try Self.request(fixture, device)
+        _ = await responder.respond(to: bytes)
+        #expect(await responder.respond(to: bytes).servedFromCache)
+
+        let authority = try await fixture.ecosystem.ecosystem.vendorAuthority(try VendorName("Acme"))
+        let renewed = try await fixture.ecosystem.ecosystem.issueOCSPResponder(by: authority)
+        try responder.replaceResponder(
+            try OCSPServedIssuer(
+                authorityID: OCSPFixture.authorityID, caCertificate: fixture.vendorCA,
+                responderCertificate: renewed.certificate, responderKey: renewed.key))
+        #expect(responder.responderCertificate(for: OCSPFixture.authorityID) == renewed.certificate)
+        let answer = await responder.respond(to: bytes)
+        #expect(!answer.servedFromCache)
+        let verified = try fixture.verifier().verify(answer.der, at: fixture.clock.now())
+        #expect(verified.signer == renewed.certificate)
+        #expect(verified.status(of: device.serialNumber) == .good)
+
+        // A responder for another CA, or for a CA not served, is refused.
+        let other = try await fixture.ecosystem.ecosystem.addVendor(try VendorName("Globex"), algorithm: .p256)
+        let globexKey = try await fixture.ecosystem.ecosystem.custody.signingKey(
+            "memory:vendor-globex-\(CertificateProfile.Name.ocspResponder)")
+        let foreign = try OCSPServedIssuer(
+            authorityID: "vendor-globex", caCertificate: other.caCertificate,
+            responderCertificate: other.ocspResponderCertificate, responderKey: globexKey)
+        #expect(throws: FleetkeyError.self) { try responder.replaceResponder(foreign) }
+        let mislabelled = try OCSPServedIssuer(
+            authorityID: OCSPFixture.authorityID, caCertificate: other.caCertificate,
+            responderCertificate: other.ocspResponderCertificate, responderKey: globexKey)
+        #expect(throws: FleetkeyError.self) { try responder.replaceResponder(mislabelled) }
     }
 
     @Test(

@@ -7,17 +7,27 @@ import Testing
 final class CLIEcosystem {
     static let passphrase = "integration test passphrase"
     let root: URL
+    /// More environment for every `fleetkey` process, such as a SoftHSM2 configuration and PIN.
+    let extraEnvironment: [String: String]
     var dir: String { root.appendingPathComponent("eco").path }
-    var environment: [String: String] { ["FLEETKEY_PASSPHRASE": Self.passphrase, "FLEETKEY_DIR": dir] }
+    var environment: [String: String] {
+        extraEnvironment.merging(["FLEETKEY_PASSPHRASE": Self.passphrase, "FLEETKEY_DIR": dir]) { $1 }
+    }
 
-    /// `baseURL` is where the ecosystem's certificates say its `fleetkey serve` answers (OCSP, CRL, caIssuers).
-    init(vendors: [String] = ["Acme", "Globex"], baseURL: String? = nil) throws {
+    /// `rootKey` is a PKCS#11 URI for the root key (`init --key`); the keystore holds it otherwise. `database` is a
+    /// PostgreSQL URL for the registry (`init --database`); SQLite in the directory otherwise. `baseURL` is where the
+    /// ecosystem's certificates say its `fleetkey serve` answers (OCSP, CRL, caIssuers).
+    init(
+        vendors: [String] = ["Acme", "Globex"], rootKey: String? = nil, database: String? = nil,
+        baseURL: String? = nil, environment: [String: String] = [:]
+    ) throws {
+        extraEnvironment = environment
         root = FileManager.default.temporaryDirectory.appendingPathComponent("fleetkey-it-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         expectSuccess(
             try fleetkey(
-                ["init", "--name", "Example Ecosystem", "--kdf-log2n", "14"]
-                    + (baseURL.map { ["--base-url", $0] } ?? [])))
+                ["init", "--name", "Example Ecosystem", "--kdf-log2n", "14"] + (rootKey.map { ["--key", $0] } ?? [])
+                    + (database.map { ["--database", $0] } ?? []) + (baseURL.map { ["--base-url", $0] } ?? [])))
         for vendor in vendors {
             expectSuccess(try fleetkey(["vendor", "add", vendor]))
         }

@@ -9,18 +9,23 @@ final class RunningServer {
     let scheme: String
     var baseURL: String { "\(scheme)://127.0.0.1:\(port)" }
 
-    init(_ eco: CLIEcosystem, port requested: Int? = nil, arguments extra: [String] = [], healthCheck: [String] = [])
-        throws
-    {
+    init(
+        _ eco: CLIEcosystem, port requested: Int? = nil, arguments extra: [String] = [], healthCheck: [String] = [],
+        environment extraEnvironment: [String: String] = [:]
+    ) throws {
         scheme = extra.contains("--tls-cert") ? "https" : "http"
         port = requested ?? Int.random(in: 20_000...45_000)
         log = eco.root.appendingPathComponent("serve-\(port)-\(UUID().uuidString.prefix(6)).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        guard FileManager.default.createFile(atPath: log.path, contents: nil) else {
+            throw ServerDidNotStart(log: "cannot create the log file \(log.path)")
+        }
         process = Process()
         process.executableURL = URL(fileURLWithPath: Tools.fleetkey)
         process.arguments = ["serve", "--listen", "127.0.0.1:\(port)"] + extra
         var environment = ProcessInfo.processInfo.environment
-        for (key, value) in eco.environment { environment[key] = value }
+        for (key, value) in eco.environment.merging(extraEnvironment, uniquingKeysWith: { $1 }) {
+            environment[key] = value
+        }
         process.environment = environment
         let handle = try FileHandle(forWritingTo: log)
         process.standardOutput = handle
