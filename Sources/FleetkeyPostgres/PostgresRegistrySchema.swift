@@ -235,6 +235,25 @@ enum PostgresRegistrySchema {
                 "CREATE INDEX certificates_by_crl_scope ON certificates (issuer, crl_partition, not_after)",
             ],
             dataStep: backfillCRLScopes),
+        Migration(
+            name: "v6-enrollment",
+            statements: [
+                // Owners' domain CAs, and the events of EST enrollment. v6's lists, never edited.
+                "ALTER TABLE authorities DROP CONSTRAINT authorities_kind_check",
+                """
+                ALTER TABLE authorities ADD CONSTRAINT authorities_kind_known
+                    CHECK (kind IN ('root', 'vendor', 'owner'))
+                """,
+                "ALTER TABLE events DROP CONSTRAINT events_action_known",
+                """
+                ALTER TABLE events ADD CONSTRAINT events_action_known CHECK (action IN ('ecosystem.created',
+                    'trust-anchor.added', 'vendor.admitted', 'vendor.revoked', 'owner.added', 'certificate.issued',
+                    'certificate.revoked', 'device.registered', 'device.provisioned', 'device.shipped',
+                    'device.revoked', 'manifest.imported', 'authority.created', 'device.commissioned',
+                    'device.activated', 'device.reenrolled', 'device.suspended', 'enrollment.pending',
+                    'enrollment.refused', 'alert.clone-suspected'))
+                """,
+            ]),
     ]
 
     /// v5's data: each existing certificate's CRL scope from its own cRLDistributionPoint, and published CRLs

@@ -3,11 +3,11 @@ import Foundation
 import Synchronization
 
 /// A registry kept in an SQL database: what a store must provide so that the registry's operations
-/// (``RegistryStore``, ``RevocationStore``, ``SupplyChainStore``), written once in this module, run on it.
+/// (``RegistryStore``, ``RevocationStore``, ``SupplyChainStore``, ``EnrollmentStore``), written once in this module, run on it.
 ///
 /// A store brings a connection and transactions, turns the registry's values and rows into its driver's, and
 /// reports unique violations by index; it holds no rules of its own. SQLite and PostgreSQL are the two.
-package protocol SQLRegistry: RegistryStore, RevocationStore, SupplyChainStore {
+package protocol SQLRegistry: RegistryStore, RevocationStore, SupplyChainStore, EnrollmentStore {
     var dialect: SQLDialect { get }
 
     /// Runs `steps` in order in one transaction, which commits only if every step succeeded. A failed step's

@@ -152,6 +152,9 @@ enum RegistrySchema {
         migrator.registerMigration("v5-fail-closed") { db in
             try failClosed(db)
         }
+        migrator.registerMigration("v6-enrollment") { db in
+            try enrollment(db)
+        }
         return migrator
     }
 
@@ -256,30 +259,67 @@ enum RegistrySchema {
                 to_state TEXT,
                 detail TEXT NOT NULL
                 """, copy: "sequence, at, actor, action, subject, from_state, to_state, detail",
-            indexes: [
-                "CREATE INDEX events_by_subject ON events(subject)",
-                "CREATE INDEX events_by_action ON events(action, sequence)",
-                """
-                CREATE TRIGGER events_are_append_only_update BEFORE UPDATE ON events
-                    BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END
-                """,
-                """
-                CREATE TRIGGER events_are_append_only_delete BEFORE DELETE ON events
-                    BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END
-                """,
-            ])
+            indexes: eventIndexes)
         try db.execute(sql: "CREATE UNIQUE INDEX authorities_one_root ON authorities(kind) WHERE kind = 'root'")
         try backfillCRLScopes(db)
     }
+
+    /// v6: owners' domain CAs (authority kind `owner`) and the events of EST enrollment. The tables are rebuilt as
+    /// in v5, with v6's lists, which are never edited.
+    static func enrollment(_ db: Database) throws {
+        try rebuild(
+            "authorities", db,
+            columns: """
+                id TEXT PRIMARY KEY,
+                kind TEXT NOT NULL CHECK (kind IN ('root', 'vendor', 'owner')),
+                vendor TEXT,
+                certificate BLOB NOT NULL,
+                key_reference TEXT NOT NULL,
+                algorithm TEXT NOT NULL,
+                created_at REAL NOT NULL
+                """, copy: "id, kind, vendor, certificate, key_reference, algorithm, created_at",
+            indexes: ["CREATE UNIQUE INDEX authorities_one_root ON authorities(kind) WHERE kind = 'root'"])
+        try rebuild(
+            "events", db,
+            columns: """
+                sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+                at REAL NOT NULL,
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL CHECK (action IN ('ecosystem.created', 'trust-anchor.added', 'vendor.admitted',
+                    'vendor.revoked', 'owner.added', 'certificate.issued', 'certificate.revoked', 'device.registered',
+                    'device.provisioned', 'device.shipped', 'device.revoked', 'manifest.imported', 'authority.created',
+                    'device.commissioned', 'device.activated', 'device.reenrolled', 'device.suspended',
+                    'enrollment.pending', 'enrollment.refused', 'alert.clone-suspected')),
+                subject TEXT NOT NULL,
+                from_state TEXT,
+                to_state TEXT,
+                detail TEXT NOT NULL
+                """, copy: "sequence, at, actor, action, subject, from_state, to_state, detail",
+            indexes: eventIndexes)
+    }
+
+    /// The event log's indexes and its append-only triggers, as every rebuild of the table restores them.
+    static let eventIndexes = [
+        "CREATE INDEX events_by_subject ON events(subject)",
+        "CREATE INDEX events_by_action ON events(action, sequence)",
+        """
+        CREATE TRIGGER events_are_append_only_update BEFORE UPDATE ON events
+            BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END
+        """,
+        """
+        CREATE TRIGGER events_are_append_only_delete BEFORE DELETE ON events
+            BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END
+        """,
+    ]
 
     /// Rebuilds `table` with new column definitions, copying `copy` columns across, then its indexes and triggers.
     private static func rebuild(
         _ table: String, _ db: Database, columns: String, copy: String, indexes: [String], withoutRowID: Bool = false
     ) throws {
-        try db.execute(sql: "CREATE TABLE \(table)_v5 (\(columns))" + (withoutRowID ? " WITHOUT ROWID" : ""))
-        try db.execute(sql: "INSERT INTO \(table)_v5 (\(copy)) SELECT \(copy) FROM \(table)")
+        try db.execute(sql: "CREATE TABLE \(table)_rebuilt (\(columns))" + (withoutRowID ? " WITHOUT ROWID" : ""))
+        try db.execute(sql: "INSERT INTO \(table)_rebuilt (\(copy)) SELECT \(copy) FROM \(table)")
         try db.execute(sql: "DROP TABLE \(table)")
-        try db.execute(sql: "ALTER TABLE \(table)_v5 RENAME TO \(table)")
+        try db.execute(sql: "ALTER TABLE \(table)_rebuilt RENAME TO \(table)")
         for index in indexes { try db.execute(sql: index) }
     }
 

@@ -37,11 +37,15 @@ package enum StatusServer {
         package var limits: ServerLimits
         /// Serve `/metrics` here, and not on the public listener; `nil` serves it with the public routes.
         package var metricsListener: Listener?
+        /// EST for an owner's devices, on a TLS listener of its own; `nil` serves none.
+        package var est: ESTListener?
 
         package init(
             host: String, port: Int, routes: StatusRoutes, services: [any Service], logger: Logger,
-            tls: TLSFiles? = nil, limits: ServerLimits = ServerLimits(), metricsListener: Listener? = nil
+            tls: TLSFiles? = nil, limits: ServerLimits = ServerLimits(), metricsListener: Listener? = nil,
+            est: ESTListener? = nil
         ) {
+            self.est = est
             self.host = host
             self.port = port
             self.routes = routes
@@ -86,6 +90,53 @@ package enum StatusServer {
             configuration.minimumTLSVersion = .tlsv12
             return configuration
         }
+    }
+
+    /// The EST listener: where it binds, its TLS identity, and the routes.
+    package struct ESTListener: Sendable {
+        package var listener: Listener
+        package var tls: TLSFiles
+        package var routes: ESTRoutes
+
+        package init(listener: Listener, tls: TLSFiles, routes: ESTRoutes) {
+            self.listener = listener
+            self.tls = tls
+            self.routes = routes
+        }
+    }
+
+    /// The EST application: TLS 1.2 or 1.3 only, asking every client for a certificate (RFC 7030 §3.3.2).
+    ///
+    /// The handshake proves the client holds the key of the certificate it presents, and it is accepted whatever that
+    /// certificate is: the chain, its status and the registry's records are the core's to judge
+    /// (``DeviceEnrollment``), so that a refusal is an answered, recorded 401 or 403 rather than a failed handshake
+    /// nobody sees. No client certificate at all is allowed too, for `/cacerts` and `/csrattrs` (RFC 7030 §4.1.1).
+    package static func estApplication(
+        _ components: Components, _ est: ESTListener,
+        onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    ) throws -> some ApplicationProtocol {
+        let router = Router(context: ESTRequestContext.self)
+        router.add(middleware: LogRequestsMiddleware(.debug))
+        router.add(middleware: MetricsMiddleware())
+        est.routes.register(on: router)
+        var tls = try est.tls.configuration()
+        tls.maximumTLSVersion = .tlsv13
+        tls.certificateVerification = .optionalVerification
+        let limits = components.limits
+        let configuration = TLSChannelConfiguration(
+            tlsConfiguration: tls,
+            customVerificationCallback: { _, promise in promise.succeed(.certificateVerified) })
+        return Application(
+            router: router,
+            server: HTTPServerBuilder { responder in
+                try TLSChannel(GuardedHTTP1Channel(responder: responder, limits: limits), configuration: configuration)
+            },
+            configuration: .init(
+                address: .hostname(est.listener.host, port: est.listener.port), serverName: "fleetkey-est",
+                availableConnectionsDelegate: MaximumAvailableConnections(
+                    components.limits.maximumConnections, logger: components.logger)),
+            onServerRunning: onServerRunning,
+            logger: components.logger)
     }
 
     /// The public application: routes with request logging and metrics, the bounded HTTP/1.1 channel (TLS when
@@ -141,6 +192,9 @@ package enum StatusServer {
         var services: [any Service] = [try application(components)]
         if let listener = components.metricsListener {
             services.append(try metricsApplication(components, listener: listener))
+        }
+        if let est = components.est {
+            services.append(try estApplication(components, est))
         }
         let group = ServiceGroup(
             configuration: .init(

@@ -39,16 +39,19 @@ struct PostgresRegistryTests {
         #expect(
             try await registry.migrate() == [
                 "v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key", "v5-fail-closed",
+                "v6-enrollment",
             ])
         #expect(
             try await registry.appliedMigrations() == [
                 "v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key", "v5-fail-closed",
+                "v6-enrollment",
             ])
         #expect(
             try await registry.migrate() == [
                 "v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key", "v5-fail-closed",
+                "v6-enrollment",
             ])
-        #expect(try await TestPostgres.integer("SELECT count(*) FROM fleetkey_migrations", on: location) == 5)
+        #expect(try await TestPostgres.integer("SELECT count(*) FROM fleetkey_migrations", on: location) == 6)
         await registry.shutdown()
         await TestPostgres.dropDatabase(location)
     }
@@ -70,9 +73,12 @@ struct PostgresRegistryTests {
         }
         #expect(
             results.allSatisfy {
-                $0 == ["v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key", "v5-fail-closed"]
+                $0 == [
+                    "v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key", "v5-fail-closed",
+                    "v6-enrollment",
+                ]
             })
-        #expect(try await TestPostgres.integer("SELECT count(*) FROM fleetkey_migrations", on: location) == 5)
+        #expect(try await TestPostgres.integer("SELECT count(*) FROM fleetkey_migrations", on: location) == 6)
         for registry in registries { await registry.shutdown() }
         await TestPostgres.dropDatabase(location)
     }

@@ -6,7 +6,7 @@ import SwiftASN1
 struct DeviceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "device", abstract: "Inspect devices in the registry.",
-        subcommands: [DeviceList.self, DeviceShow.self])
+        subcommands: [DeviceList.self, DeviceShow.self, DeviceCommission.self])
 }
 
 /// A device as the CLI prints it.
@@ -93,26 +93,32 @@ struct DeviceShow: FleetkeyCommand {
         var events: [[String: String]]
     }
 
-    func execute() async throws {
-        let registry = try location.directory.openRegistry()
+    /// The one device `text` names: `SERIAL`, or `VENDOR/SERIAL` when several vendors use the serial.
+    static func find(_ text: String, in registry: any RegistryStore) async throws -> DeviceRecord {
         var matches: [DeviceRecord]
-        if let slash = device.firstIndex(of: "/") {
+        if let slash = text.firstIndex(of: "/") {
             let id = DeviceID(
-                vendor: try VendorName(String(device[..<slash])),
-                serial: try DeviceSerial(String(device[device.index(after: slash)...])))
+                vendor: try VendorName(String(text[..<slash])),
+                serial: try DeviceSerial(String(text[text.index(after: slash)...])))
             matches = try await registry.device(id).map { [$0] } ?? []
         } else {
-            matches = try await registry.devices(serial: try DeviceSerial(device))
+            matches = try await registry.devices(serial: try DeviceSerial(text))
         }
         guard let record = matches.first else {
-            throw FleetkeyError(.notFound, "no device '\(device)' in the registry; see `fleetkey device list`")
+            throw FleetkeyError(.notFound, "no device '\(text)' in the registry; see `fleetkey device list`")
         }
         guard matches.count == 1 else {
             throw FleetkeyError(
                 .invalidArgument,
-                "serial '\(device)' belongs to several vendors (\(matches.map(\.id.vendor.value).joined(separator: ", "))); "
+                "serial '\(text)' belongs to several vendors (\(matches.map(\.id.vendor.value).joined(separator: ", "))); "
                     + "name one as VENDOR/SERIAL")
         }
+        return record
+    }
+
+    func execute() async throws {
+        let registry = try location.directory.openRegistry()
+        let record = try await Self.find(device, in: registry)
         let formatter = ISO8601DateFormatter()
         let certificates = try await registry.certificates(forDevice: record.id).map {
             [
@@ -147,6 +153,34 @@ struct DeviceShow: FleetkeyCommand {
             Output.line(
                 "  \(event["at"]!)  \(event["action"]!)  \(event["from"] ?? "")→\(event["to"] ?? "")  by \(event["actor"]!)"
             )
+        }
+    }
+}
+
+struct DeviceCommission: FleetkeyCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "commission",
+        abstract:
+            "Approve a shipped device's enrollment: it becomes commissioned, and its next EST enrollment is issued.",
+        discussion: """
+            For an owner's registry whose policy.json asks for approval (enrollment.requireApproval): until then the \
+            device's /simpleenroll is answered 202 with Retry-After (RFC 7030 §4.2.3). Recorded as device.commissioned.
+            """)
+
+    @OptionGroup var location: DirectoryOption
+    @Argument(help: "The device serial, or VENDOR/SERIAL when several vendors use the serial.") var device: String
+    @Flag(help: "Print the result as JSON.") var json = false
+
+    func execute() async throws {
+        let directory = location.directory
+        let registry = try directory.openSupplyChainRegistry()
+        let record = try await DeviceShow.find(device, in: registry)
+        let changed = try await OwnerRegistry(store: registry, clock: Runtime.clock, actor: Actor.current)
+            .commission(record.id)
+        if json {
+            try Output.json(DeviceView(changed))
+        } else {
+            Output.line("Commissioned \(record.id): its next EST enrollment will be issued")
         }
     }
 }

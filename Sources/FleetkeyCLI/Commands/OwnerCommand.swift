@@ -8,7 +8,7 @@ import X509
 struct OwnerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "owner", abstract: "Device owners: their own registry, or owners inside an ecosystem's registry.",
-        subcommands: [OwnerInit.self, OwnerAdd.self, OwnerList.self])
+        subcommands: [OwnerInit.self, OwnerAdd.self, OwnerList.self, OwnerCACommand.self])
 }
 
 struct OwnerInit: FleetkeyCommand {
@@ -57,7 +57,7 @@ struct OwnerInit: FleetkeyCommand {
         } else {
             Output.line("Created the registry of owner '\(name)' in \(directory.url.path)")
             Output.line("  trust anchor  \(root.subject) (\(anchorFile.path))")
-            Output.line("Next: fleetkey manifest import FILE --dir \(directory.url.path) --crl VENDOR-CA.crl")
+            Output.line("Next: fleetkey manifest import FILE --dir \(directory.url.path)")
         }
     }
 }

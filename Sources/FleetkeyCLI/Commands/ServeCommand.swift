@@ -60,9 +60,29 @@ struct ServeCommand: FleetkeyCommand {
     var clientSignatureBurst = ServerLimits().signatureBurstPerClient
     @Option(help: "The most certificates one OCSP request may ask about; more is answered malformedRequest.")
     var ocspMaxCertids = OCSPResponderConfiguration().maximumRequestsPerMessage
+    @Flag(
+        help: ArgumentHelp(
+            "Serve EST (RFC 7030) for an owner's devices under /.well-known/est/, over TLS with client certificates.",
+            discussion: "Only on an owner's registry with a domain CA (fleetkey owner ca create). Needs --est-tls-cert "
+                + "and --est-tls-key."))
+    var est = false
+    @Option(help: "Where EST listens (TLS only), HOST:PORT.") var estListen = "127.0.0.1:8443"
+    @Option(help: "EST's TLS server certificate chain, PEM (leaf first).") var estTlsCert: String?
+    @Option(help: "EST's TLS server private key, PEM.") var estTlsKey: String?
+    @Option(
+        help: ArgumentHelp(
+            "Reuse a fetched CRL of a vendor CA or the root for this many seconds when checking factory identities "
+                + "(0: fetch for every enrollment); each use is still verified, and never past its nextUpdate."))
+    var statusCacheSeconds = 60
 
     func validate() throws {
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        if est, estTlsCert == nil || estTlsKey == nil {
+            throw ValidationError("--est needs --est-tls-cert and --est-tls-key: EST is served over TLS only")
+        }
+        guard (0...3600).contains(statusCacheSeconds) else {
+            throw ValidationError("--status-cache-seconds must be 0 to 3600")
+        }
     }
 
     /// `HOST:PORT` of `option`, or an error naming the option.
@@ -110,10 +130,23 @@ struct ServeCommand: FleetkeyCommand {
         let metrics = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics))
 
-        // Vendor CA keys (vendor CRLs, deny lists, responder renewal) and OCSP responder keys; never the root's.
+        // Vendor CA keys (vendor CRLs, deny lists, responder renewal) and OCSP responder keys; never the root's. An
+        // owner's registry serves its domain CA alone: the vendors' keys are the vendors'.
+        let isOwner = try directory.configuration().role == "owner"
+        if est, !isOwner {
+            throw FleetkeyError(
+                .invalidArgument,
+                "--est serves an owner's devices: run it on an owner's registry (fleetkey owner init, then fleetkey "
+                    + "owner ca create)")
+        }
         var authorities: [CertificateAuthority] = []
         var served: [OCSPServedIssuer] = []
-        for vendor in try await store.vendors() {
+        if isOwner {
+            let domain = try await Self.domainAuthority(ecosystem: ecosystem, store: store)
+            authorities = [domain.authority]
+            served = [domain.responder]
+        }
+        for vendor in try await isOwner ? [] : store.vendors() {
             let authority = try await ecosystem.authority(id: vendor.authorityID)
             authorities.append(authority)
             do {
@@ -146,7 +179,8 @@ struct ServeCommand: FleetkeyCommand {
         let denyLists = DenyListDistribution(
             publisher: DenyListPublisher(store: store, policy: policy, clock: Runtime.clock), authorities: authorities,
             clock: Runtime.clock)
-        let health = StatusHealth(metrics: metrics, clock: Runtime.clock)
+        // An owner publishes no root CRL: it is the ecosystem's, served by the ecosystem.
+        let health = isOwner ? nil : StatusHealth(metrics: metrics, clock: Runtime.clock)
         let refresher = StatusRefreshService(
             store: refresherStore, publisher: CRLPublisher(store: refresherStore, policy: policy, clock: Runtime.clock),
             authorities: Dictionary(uniqueKeysWithValues: authorities.map { ($0.id, $0) }), distribution: distribution,
@@ -154,15 +188,16 @@ struct ServeCommand: FleetkeyCommand {
         let renewal = OCSPResponderRenewalService(
             ecosystem: ecosystem, index: store, responder: responder, authorities: authorities, logger: logger)
         let caCertificates = try await CACertificates.load(
-            [StatusRefreshService.offlineIssuer] + authorities.map(\.id), from: store)
+            (isOwner ? [] : [StatusRefreshService.offlineIssuer]) + authorities.map(\.id), from: store)
+        let estListener = try await est ? estListener(ecosystem: ecosystem, store: store) : nil
         try await refresher.prepare()
-        for warning in health.warnings() { logger.warning(Logger.Message(stringLiteral: warning)) }
+        for warning in health?.warnings() ?? [] { logger.warning(Logger.Message(stringLiteral: warning)) }
         logger.info(
             "serving",
             metadata: [
                 "listen": "\(listen)", "metrics": "\(metricsListen ?? listen)", "ocsp": "\(served.map(\.authorityID))",
                 "crl": "\(([StatusRefreshService.offlineIssuer] + authorities.map(\.id)).sorted())",
-                "denylist": "\(denyLists.issuers)",
+                "denylist": "\(denyLists.issuers)", "est": "\(est ? estListen : "off")",
             ])
         try await StatusServer.run(
             .init(
@@ -173,7 +208,47 @@ struct ServeCommand: FleetkeyCommand {
                     ocspPathIssuers: Set(authorities.map(\.id)), clock: Runtime.clock),
                 services: [refresher, renewal], logger: logger,
                 tls: tlsCert.map { StatusServer.TLSFiles(certificateChain: $0, privateKey: tlsKey!) }, limits: limits,
-                metricsListener: metricsListener))
+                metricsListener: metricsListener, est: estListener))
+    }
+
+    /// An owner's domain CA, with its key, and the delegated OCSP responder that answers for it.
+    static func domainAuthority(ecosystem: Ecosystem, store: any RegistryStore & RevocationStore) async throws
+        -> (authority: CertificateAuthority, responder: OCSPServedIssuer)
+    {
+        guard try await store.authority(id: Ecosystem.domainCAID) != nil else {
+            throw FleetkeyError(
+                .configuration,
+                "this owner's registry has no domain CA, so there is nothing to serve: run `fleetkey owner ca create`")
+        }
+        let authority = try await ecosystem.authority(id: Ecosystem.domainCAID)
+        let signer = try await ecosystem.delegatedSigner(
+            authorityID: authority.id, name: "the domain CA", profile: CertificateProfile.Name.ocspResponder,
+            index: store)
+        return (
+            authority,
+            try OCSPServedIssuer(
+                authorityID: authority.id, caCertificate: authority.certificate,
+                responderCertificate: signer.certificate,
+                responderKey: signer.key)
+        )
+    }
+
+    /// The EST listener: the enrollment rules on this registry, factory identities' status fetched from their
+    /// vendors' servers (a CRL reused for --status-cache-seconds), and the listener's TLS identity.
+    func estListener(ecosystem: Ecosystem, store: any RegistryStore & RevocationStore) async throws
+        -> StatusServer.ESTListener
+    {
+        guard let registry = store as? any EnrollmentRegistry else {
+            throw FleetkeyError(.configuration, "this registry does not support EST enrollment")
+        }
+        let fetcher = CachingStatusFetcher(
+            HTTPStatusFetcher(), maximumAge: TimeInterval(statusCacheSeconds), clock: Runtime.clock)
+        let enrollment = try await DeviceEnrollment.load(
+            ecosystem: ecosystem, registry: registry, identityStatus: .fetched(fetcher))
+        return StatusServer.ESTListener(
+            listener: try Self.listener(estListen, option: "--est-listen"),
+            tls: StatusServer.TLSFiles(certificateChain: estTlsCert!, privateKey: estTlsKey!),
+            routes: ESTRoutes(enrollment: enrollment))
     }
 
     /// A second instance of the registry for the status refresher: for SQLite its own connection pool on the same

@@ -27,6 +27,22 @@ public enum EventAction: String, Sendable, Hashable, Codable, CaseIterable, Cust
     case deviceRevoked = "device.revoked"
     /// A supply-chain manifest was imported.
     case manifestImported = "manifest.imported"
+    /// An owner's registry made its domain CA (`fleetkey owner ca create`), which issues operational identities.
+    case authorityCreated = "authority.created"
+    /// The owner took a shipped device into its domain: approved by an operator, or by its first enrollment.
+    case deviceCommissioned = "device.commissioned"
+    /// A device received its first operational identity (LDevID) over EST and went into service.
+    case deviceActivated = "device.activated"
+    /// A device renewed its operational identity over EST (RFC 7030 §4.2.2).
+    case deviceReenrolled = "device.reenrolled"
+    /// A device was taken out of service for now (a suspected clone, or by an operator).
+    case deviceSuspended = "device.suspended"
+    /// An enrollment waits for an operator's approval (RFC 7030 §4.2.3: answered 202 with Retry-After).
+    case enrollmentPending = "enrollment.pending"
+    /// An EST request was refused: the rule that failed and the peer's address are in the detail.
+    case enrollmentRefused = "enrollment.refused"
+    /// An alert for the operator: a second first-enrollment of one factory identity, a suspected clone.
+    case cloneSuspected = "alert.clone-suspected"
 
     public var description: String { rawValue }
 }

@@ -5,6 +5,8 @@ import Foundation
 public enum AuthorityKind: String, Sendable, Codable, Hashable, CaseIterable {
     case root
     case vendor
+    /// An owner's domain CA (`fleetkey owner ca create`): it issues the owner's operational device identities.
+    case owner
 }
 
 /// A certificate authority known to the registry: its certificate and where its key lives.

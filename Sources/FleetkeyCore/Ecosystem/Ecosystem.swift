@@ -230,7 +230,16 @@ public struct Ecosystem: Sendable {
     public func delegatedSigner(vendor: VendorName, profile: String, index: any RevocationStore) async throws
         -> (certificate: Certificate, key: Certificate.PrivateKey)
     {
-        let refs = try await index.certificateRefs(.issuer(vendor.authorityID))
+        try await delegatedSigner(
+            authorityID: vendor.authorityID, name: "vendor '\(vendor)'", profile: profile, index: index)
+    }
+
+    /// As ``delegatedSigner(vendor:profile:index:)``, for any authority (an owner's domain CA); `name` is how errors
+    /// call it.
+    public func delegatedSigner(authorityID: String, name: String, profile: String, index: any RevocationStore)
+        async throws -> (certificate: Certificate, key: Certificate.PrivateKey)
+    {
+        let refs = try await index.certificateRefs(.issuer(authorityID))
             .filter { $0.profile == profile && $0.status == .valid }
         let now = clock.now()
         var newest: CertificateRecord?
@@ -244,12 +253,12 @@ public struct Ecosystem: Sendable {
             newest = candidate
         }
         guard let record = newest else {
-            throw FleetkeyError(.notFound, "vendor '\(vendor)' has no currently valid \(profile) certificate")
+            throw FleetkeyError(.notFound, "\(name) has no currently valid \(profile) certificate")
         }
         guard let key = try await index.keyRecord(fingerprint: record.keyFingerprint), let location = key.location
         else {
             throw FleetkeyError(
-                .notFound, "the registry does not say where the key of \(vendor)'s \(profile) certificate is kept")
+                .notFound, "the registry does not say where the key of the \(profile) certificate of \(name) is kept")
         }
         return (try Certificate(derEncoded: record.der), try await custody.signingKey(location))
     }

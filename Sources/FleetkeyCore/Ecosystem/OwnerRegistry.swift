@@ -43,4 +43,29 @@ public struct OwnerRegistry: Sendable {
     public static func checkOwnerName(_ name: String) throws {
         _ = try OwnerName(name)
     }
+
+    /// Approves a shipped device's enrollment (when the owner's policy asks for approval, `fleetkey device
+    /// commission`): it becomes commissioned, and its next `/simpleenroll` is issued (``DeviceEnrollment``).
+    public func commission(_ id: DeviceID) async throws -> DeviceRecord {
+        guard let device = try await store.device(id) else {
+            throw FleetkeyError(.notFound, "no device \(id) in this registry; see `fleetkey device list`")
+        }
+        guard device.owner != nil else {
+            throw FleetkeyError(
+                .invalidTransition,
+                "device \(id) is in none of this registry's imported manifests; import its manifest first")
+        }
+        let now = clock.now()
+        var changed = device
+        changed.state = try DeviceLifecycle().next(from: device.state, on: .commission)
+        changed.updatedAt = now
+        try await store.change(
+            DeviceChange(device: changed, expectedState: device.state),
+            events: [
+                LifecycleEvent(
+                    at: now, actor: actor, action: .deviceCommissioned, subject: .device(id),
+                    fromState: device.state.rawValue, toState: changed.state.rawValue, detail: ["by": "operator"])
+            ], issuer: nil)
+        return changed
+    }
 }

@@ -63,7 +63,7 @@ public struct DraftBuilder: Sendable {
 
         let start = Date(
             timeIntervalSince1970: (now.timeIntervalSince1970 - Double(profile.backdateSeconds)).rounded(.down))
-        var end = start.addingTimeInterval(Double(profile.validityDays) * 86_400)
+        var end = start.addingTimeInterval(profile.validity)
         if let issuer, end > issuer.notAfter { end = issuer.notAfter }
 
         let subjectDN = try request.subject.distinguishedName()

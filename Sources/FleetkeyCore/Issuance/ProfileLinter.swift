@@ -47,8 +47,10 @@ public struct ProfileLinter: Sendable {
         // Validity, RFC 5280 §4.1.2.5, nested inside the issuer's.
         check(draft.notBefore < draft.notAfter, "validity", "notBefore before notAfter", "\(draft.notBefore)")
         check(
-            draft.notAfter.timeIntervalSince(draft.notBefore) <= Double(profile.validityDays) * 86_400 + 1,
-            "validity", "at most \(profile.validityDays) days (profiles.\(draft.profileName).validityDays)",
+            draft.notAfter.timeIntervalSince(draft.notBefore) <= profile.validity + 1,
+            "validity",
+            profile.validitySeconds.map { "at most \($0) s (profiles.\(draft.profileName).validitySeconds)" }
+                ?? "at most \(profile.validityDays) days (profiles.\(draft.profileName).validityDays)",
             "\(draft.notBefore) – \(draft.notAfter)")
         if let issuer {
             check(

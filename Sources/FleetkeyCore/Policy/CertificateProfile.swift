@@ -1,3 +1,5 @@
+import Foundation
+
 /// A certificate profile: the one ecosystem-wide description of a kind of certificate.
 ///
 /// Every certificate is built from its profile and then linted against the same profile before it is
@@ -8,6 +10,9 @@ public struct CertificateProfile: Codable, Sendable, Hashable {
     /// pathLenConstraint for CA profiles; `nil` for no limit.
     public var pathLength: Int?
     public var validityDays: Int
+    /// For short-lived certificates: the validity in seconds, counted from notBefore, instead of ``validityDays``
+    /// (an operator trying out renewal, or a fleet whose identities live for hours). Absent: ``validityDays``.
+    public var validitySeconds: Int?
     /// How far notBefore is set back from the moment of issuance, to tolerate clock skew on devices.
     public var backdateSeconds: Int
     public var allowedAlgorithms: [KeyFamily]
@@ -63,6 +68,13 @@ public struct CertificateProfile: Codable, Sendable, Hashable {
 }
 
 extension CertificateProfile {
+    /// How long a certificate of this profile is valid, in seconds.
+    public var validity: TimeInterval {
+        validitySeconds.map { TimeInterval($0) } ?? TimeInterval(validityDays) * 86_400
+    }
+}
+
+extension CertificateProfile {
     /// Profile names the core itself issues under.
     public enum Name {
         public static let root = "root-ca"
@@ -70,6 +82,10 @@ extension CertificateProfile {
         public static let deviceIdentity = "device-identity"
         public static let ocspResponder = "ocsp-responder"
         public static let manifestSigner = "manifest-signer"
+        /// An owner's domain CA, self-signed in the owner's registry.
+        public static let ownerCA = "owner-ca"
+        /// An operational device identity (IEEE 802.1AR LDevID), issued by the owner's domain CA over EST.
+        public static let ldevid = "ldevid"
     }
 
     /// The ecosystem standard of DESIGN.md, "Certificate profiles".
@@ -98,5 +114,27 @@ extension CertificateProfile {
             allowedAlgorithms: [.ecdsaP256, .ecdsaP384, .ed25519, .rsa],
             keyUsage: ["digitalSignature"], extendedKeyUsage: ["documentSigning"],
             requiredSubject: ["O", "CN"], issuerPointers: ["ocsp", "caIssuers", "crl"]),
+    ]
+}
+
+extension CertificateProfile {
+    /// The profiles of an owner's registry (`fleetkey owner ca create`): its domain CA, the operational identities
+    /// it issues over EST, and the domain CA's delegated OCSP responder.
+    ///
+    /// An LDevID is short-lived (30 days): a device renews it over EST well before it ends, and a device that
+    /// stops renewing drops out of service by itself. Its subject names the device as its factory identity does
+    /// (`O=<vendor>`, `serialNumber=<device serial>`), and it points at the owner's own `fleetkey serve` for status.
+    public static let ownerDefaults: [String: CertificateProfile] = [
+        Name.ownerCA: CertificateProfile(
+            certificateAuthority: true, pathLength: 0, validityDays: 365 * 10, backdateSeconds: 0,
+            allowedAlgorithms: [.ecdsaP256, .ecdsaP384, .ecdsaP521, .ed25519, .rsa],
+            keyUsage: ["keyCertSign", "cRLSign"], requiredSubject: ["O", "CN"], issuerPointers: []),
+        Name.ldevid: CertificateProfile(
+            certificateAuthority: false, validityDays: 30,
+            allowedAlgorithms: [.ecdsaP256, .ecdsaP384, .ed25519, .rsa],
+            keyUsage: ["digitalSignature"], extendedKeyUsage: ["clientAuth"],
+            requiredSubject: ["O", "serialNumber"], optionalSubject: ["CN"],
+            issuerPointers: ["ocsp", "caIssuers", "crl"]),
+        Name.ocspResponder: defaults[Name.ocspResponder]!,
     ]
 }

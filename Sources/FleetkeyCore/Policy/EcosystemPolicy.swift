@@ -15,6 +15,8 @@ public struct EcosystemPolicy: Codable, Sendable, Hashable {
     public var algorithms: AlgorithmPolicy
     public var profiles: [String: CertificateProfile]
     public var revocation: RevocationPolicy
+    /// How devices enroll over EST; present in an owner's registry with a domain CA (`fleetkey owner ca create`).
+    public var enrollment: EnrollmentPolicy?
 
     /// Where relying parties find status and issuer certificates; `{issuer}` is replaced by the authority id.
     public struct PublicationURLs: Codable, Sendable, Hashable {
@@ -103,6 +105,16 @@ public struct EcosystemPolicy: Codable, Sendable, Hashable {
         return try EcosystemPolicy(ecosystem: name, baseURL: baseURL, hardwareModuleType: "2.25.\(value)")
     }
 
+    /// The policy of an owner's registry once it has a domain CA: the owner profiles
+    /// (``CertificateProfile/ownerDefaults``), status URLs under the owner's own `baseURL`, and EST enrollment without
+    /// approval. The hardwareModuleName type is unused there (the owner issues none) but kept well-formed.
+    public static func owner(name: String, baseURL: String, random: any RandomSource) throws -> EcosystemPolicy {
+        var policy = try founding(ecosystem: name, baseURL: baseURL, random: random)
+        policy.profiles = CertificateProfile.ownerDefaults
+        policy.enrollment = .default
+        return policy
+    }
+
     /// The most CRL partitions a CA may have.
     public static let maximumCRLPartitions = 4096
 
@@ -129,7 +141,7 @@ public struct EcosystemPolicy: Codable, Sendable, Hashable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case formatVersion, ecosystem, baseURL, urls, hardwareModuleType, algorithms, profiles, revocation
+        case formatVersion, ecosystem, baseURL, urls, hardwareModuleType, algorithms, profiles, revocation, enrollment
     }
 
     public init(from decoder: any Decoder) throws {
@@ -142,6 +154,8 @@ public struct EcosystemPolicy: Codable, Sendable, Hashable {
         algorithms = try container.decode(AlgorithmPolicy.self, forKey: .algorithms)
         profiles = try container.decode([String: CertificateProfile].self, forKey: .profiles)
         revocation = try container.decodeIfPresent(RevocationPolicy.self, forKey: .revocation) ?? .default
+        enrollment = try container.decodeIfPresent(EnrollmentPolicy.self, forKey: .enrollment)
+        try enrollment?.validate()
         guard (1...Self.maximumCRLPartitions).contains(revocation.crlPartitions) else {
             throw FleetkeyError(
                 .configuration,

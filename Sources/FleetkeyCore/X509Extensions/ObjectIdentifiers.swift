@@ -12,4 +12,18 @@ public enum FleetkeyOID {
     public static let documentSigning: ASN1ObjectIdentifier = [1, 3, 6, 1, 5, 5, 7, 3, 36]
     /// id-at-serialNumber, X.520: the device serial in a subject.
     public static let serialNumberAttribute: ASN1ObjectIdentifier = [2, 5, 4, 5]
+    /// Fleetkey's own arc: a UUID-derived arc under 2.25 (ITU-T X.667 §6.3), which needs no registration.
+    public static let fleetkeyArc: ASN1ObjectIdentifier = [2, 25, 5_702_272_524_311_131_528]
+    /// The EST TLS key binding attribute of a PKCS#10 request (docs/est.md), `{ fleetkeyArc 1 }`.
+    public static let tlsKeyBinding: ASN1ObjectIdentifier = [2, 25, 5_702_272_524_311_131_528, 1]
+    /// id-ecPublicKey, RFC 5480 §2.1.1.
+    public static let ecPublicKey: ASN1ObjectIdentifier = [1, 2, 840, 10045, 2, 1]
+    /// secp256r1 (prime256v1), RFC 5480 §2.1.1.1.
+    public static let secp256r1: ASN1ObjectIdentifier = [1, 2, 840, 10045, 3, 1, 7]
+    /// ecdsa-with-SHA256, RFC 5758 §3.2.
+    public static let ecdsaWithSHA256: ASN1ObjectIdentifier = [1, 2, 840, 10045, 4, 3, 2]
+    /// id-signedData, RFC 5652 §5.1.
+    public static let cmsSignedData: ASN1ObjectIdentifier = [1, 2, 840, 113_549, 1, 7, 2]
+    /// id-data, RFC 5652 §4.
+    public static let cmsData: ASN1ObjectIdentifier = [1, 2, 840, 113_549, 1, 7, 1]
 }

@@ -44,6 +44,15 @@ package struct HTTPErrorMapping: Sendable {
         switch error {
         case let problem as HTTPProblem:
             return problem
+        case let refusal as EnrollmentRefusal:
+            // RFC 7030 §4.2.3: 401 without acceptable authentication, 403 when it is not allowed, 400 for the body.
+            let status: HTTPResponse.Status =
+                switch refusal.answer {
+                case .unauthenticated: .unauthorized
+                case .forbidden: .forbidden
+                case .malformed: .badRequest
+                }
+            return HTTPProblem(status, code: refusal.rule.rawValue, message: refusal.reason)
         case let error as FleetkeyError:
             let status = Self.status(for: error.code)
             guard status.code < 500 else {
