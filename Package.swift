@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "fleetkey-bench", targets: ["FleetkeyBench"]),
         .library(name: "FleetkeyCore", targets: ["FleetkeyCore"]),
         .library(name: "FleetkeyTesting", targets: ["FleetkeyTesting"]),
+        .library(name: "FleetkeyDevice", targets: ["FleetkeyDevice"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
@@ -33,6 +34,7 @@ let package = Package(
         // Already resolved through Hummingbird; declared for the header names EST answers with.
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
@@ -124,6 +126,20 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The device SDK: an EST client whose keys stay in the device's secure element, enrollment and renewal.
+        .target(
+            name: "FleetkeyDevice",
+            dependencies: [
+                "FleetkeyCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Key custody: the encrypted software keystore (embedded default).
         .target(
             name: "FleetkeyCustody",
@@ -145,7 +161,10 @@ let package = Package(
                 "FleetkeyPostgres",
                 "FleetkeyPKCS11",
                 "FleetkeyServer",
+                "FleetkeyDevice",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
