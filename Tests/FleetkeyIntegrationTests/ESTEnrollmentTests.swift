@@ -340,10 +340,11 @@ struct ESTEnrollmentTests {
         // A body that is not a request.
         before = try await counts()
         try "not base64 at all!".write(toFile: fixture.eco.file("garbage.b64"), atomically: true, encoding: .utf8)
-        let garbage = try fixture.post(
-            "simpleenroll", fixture.eco.file("garbage.b64"), certificate: three.certificate, key: three.key)
-        #expect(garbage.status == 400)
-        #expect(try await counts().issued == before.issued)
+        try await fixture.expectRefused(
+            try fixture.post(
+                "simpleenroll", fixture.eco.file("garbage.b64"), certificate: three.certificate, key: three.key),
+            status: 400, rule: "request", device: "L1-000003", issuedBefore: before.issued,
+            refusedBefore: before.refused)
 
         // A re-enrollment presenting a factory identity.
         before = try await counts()
@@ -412,5 +413,101 @@ struct ESTEnrollmentTests {
         #expect(issued.status == 200, "\(issued.body)")
         try fixture.expectVerifies(try fixture.certificate(of: issued, as: "approved"))
         #expect(try await fixture.state("L1-000004") == .active)
+    }
+}
+
+@Suite("fleetkey simulate: a fleet through EST with the device SDK", .serialized)
+struct SimulateTests {
+    /// The registry's view after a run: every device active, with exactly one valid LDevID.
+    static func expectFleetEnrolled(_ owner: String, lot: String, count: Int) async throws {
+        let registry = try SQLiteRegistry(path: "\(owner)/registry.sqlite")
+        let devices = try await registry.devices(matching: DeviceFilter(lot: lot))
+        #expect(devices.count == count)
+        #expect(devices.allSatisfy { $0.state == .active }, "\(Set(devices.map(\.state)))")
+        var valid: [Int: Int] = [:]
+        for device in devices {
+            let ldevids = try await registry.certificates(forDevice: device.id)
+                .filter { $0.issuer == Ecosystem.domainCAID && $0.status == .valid }
+            valid[ldevids.count, default: 0] += 1
+        }
+        #expect(valid == [1: count], "devices by number of valid LDevIDs: \(valid)")
+    }
+
+    /// Every LDevID a device holds in its element is recorded in the owner's registry, valid.
+    static func expectHeldCertificatesRecorded(_ eco: CLIEcosystem, owner: String, lot: String) async throws {
+        let registry = try SQLiteRegistry(path: "\(owner)/registry.sqlite")
+        let elements = URL(fileURLWithPath: "\(eco.dir)/elements/vendor-acme")
+        var checked = 0
+        for file in try FileManager.default.contentsOfDirectory(atPath: elements.path) where file.contains(".\(lot)-") {
+            let state =
+                try JSONSerialization.jsonObject(with: Data(contentsOf: elements.appendingPathComponent(file)))
+                as! [String: Any]
+            let slot = (state["slots"] as! [[String: Any]])[1]
+            let der = try #require(Data(base64Encoded: slot["certificate"] as? String ?? ""), "\(file) holds no LDevID")
+            let text = try Tools.run("openssl", ["x509", "-inform", "DER", "-noout", "-serial"], stdin: der).stdout
+            let serial = text.replacingOccurrences(of: "serial=", with: "").trimmingCharacters(
+                in: .whitespacesAndNewlines)
+            let record = try await registry.certificate(issuer: Ecosystem.domainCAID, serial: serial)
+            #expect(record?.der == Array(der), "\(file): the LDevID it holds is not in the registry")
+            #expect(record?.status == .valid)
+            checked += 1
+        }
+        #expect(checked > 0)
+    }
+
+    @Test("300 devices at concurrency 64 enroll and re-enroll with zero errors; each ends active with one LDevID")
+    func fleet() async throws {
+        let fixture = try ESTEnrollmentTests.Fixture()
+        let result = try fixture.eco.fleetkey([
+            "simulate", "--devices", "300", "--concurrency", "64", "--server",
+            "https://127.0.0.1:\(fixture.estPort)", "--owner", fixture.owner, "--server-trust",
+            fixture.eco.file("tls-ca.pem"), "--lot", "SIM1", "--json",
+        ])
+        #expect(result.status == 0, "\(result.output.suffix(2000))")
+        let report = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
+        #expect(report["errors"] as? [String: Int] == [:])
+        #expect(report["operations"] as? Int == 600)
+        let enroll = report["enroll"] as! [String: Any]
+        #expect((enroll["p99Milliseconds"] as! Double) >= (enroll["p50Milliseconds"] as! Double))
+        try await Self.expectFleetEnrolled(fixture.owner, lot: "SIM1", count: 300)
+        try await Self.expectHeldCertificatesRecorded(fixture.eco, owner: fixture.owner, lot: "SIM1")
+    }
+
+    @Test("the server SIGKILLed mid-run and restarted: the devices finish on their retries, every certificate recorded")
+    func serverKilled() async throws {
+        let fixture = try ESTEnrollmentTests.Fixture()
+        let log = fixture.eco.file("simulate.log")
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let simulate = Process()
+        simulate.executableURL = URL(fileURLWithPath: Tools.fleetkey)
+        simulate.arguments = [
+            "simulate", "--devices", "400", "--concurrency", "32", "--server", "https://127.0.0.1:\(fixture.estPort)",
+            "--owner", fixture.owner, "--server-trust", fixture.eco.file("tls-ca.pem"), "--lot", "SIM2",
+            "--retry-cap", "1", "--json",
+        ]
+        simulate.environment = ProcessInfo.processInfo.environment.merging(fixture.eco.environment) { $1 }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        simulate.standardOutput = handle
+        simulate.standardError = FileHandle.nullDevice
+        try simulate.run()
+        // Wait until enrollments are under way, then kill the server in the middle of them.
+        let registry = try fixture.registry
+        var issued = 0
+        for _ in 0..<600 where issued < 40 {
+            try await Task.sleep(for: .milliseconds(100))
+            issued = try await registry.certificateCount(issuer: Ecosystem.domainCAID)
+        }
+        #expect(issued >= 40, "no enrollment started")
+        fixture.ownerServer?.kill()
+        try await Task.sleep(for: .seconds(2))
+        try fixture.startOwnerServer()
+        while simulate.isRunning { try await Task.sleep(for: .milliseconds(200)) }
+        let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(simulate.terminationStatus == 0, "\(output.suffix(2000))")
+        let report = try JSONSerialization.jsonObject(with: Data(output.utf8)) as! [String: Any]
+        #expect(report["errors"] as? [String: Int] == [:])
+        #expect(!(report["retriedErrors"] as? [String: Int] ?? [:]).isEmpty, "the kill went unnoticed")
+        try await Self.expectFleetEnrolled(fixture.owner, lot: "SIM2", count: 400)
+        try await Self.expectHeldCertificatesRecorded(fixture.eco, owner: fixture.owner, lot: "SIM2")
     }
 }

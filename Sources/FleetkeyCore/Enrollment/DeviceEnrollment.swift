@@ -64,11 +64,15 @@ public struct DeviceEnrollment: Sendable {
         public var csr: [UInt8]
         /// The client's address, for the event log.
         public var peer: String
+        /// What was wrong with the HTTP body before it could be a request (its media type, its base64), if anything:
+        /// refused as a malformed request, and recorded like every refusal.
+        public var bodyProblem: String?
 
-        public init(clientCertificate: [UInt8]?, csr: [UInt8], peer: String) {
+        public init(clientCertificate: [UInt8]?, csr: [UInt8], peer: String, bodyProblem: String? = nil) {
             self.clientCertificate = clientCertificate
             self.csr = csr
             self.peer = peer
+            self.bodyProblem = bodyProblem
         }
     }
 
@@ -177,7 +181,7 @@ public struct DeviceEnrollment: Sendable {
             throw EnrollmentRefusal(.state, .forbidden, "device \(id) is \(device.state.rawValue) and cannot enroll")
         }
         // 4. The request: well formed, signed by its key, naming this device.
-        let csr = try decodeRequest(request.csr)
+        let csr = try decodeRequest(request)
         let subject = try requestSubject(csr, device: id)
         let fingerprint = KeyRecord.fingerprint(ofSubjectPublicKeyInfo: csr.publicKey.subjectPublicKeyInfoDER)
 
@@ -296,7 +300,7 @@ public struct DeviceEnrollment: Sendable {
         guard let device = try await registry.device(id) else {
             throw EnrollmentRefusal(.manifest, .forbidden, "device \(id) is no longer in this registry")
         }
-        let csr = try decodeRequest(request.csr)
+        let csr = try decodeRequest(request)
         // RFC 7030 §4.2.2: the subject of a re-enrollment is the current certificate's.
         guard csr.subject == presented.subject else {
             throw EnrollmentRefusal(
@@ -421,11 +425,15 @@ public struct DeviceEnrollment: Sendable {
         return DeviceID(vendor: vendor, serial: serial)
     }
 
-    func decodeRequest(_ der: [UInt8]) throws -> CertificateSigningRequest {
+    /// The request, well formed, signed by its own key, for a key the `ldevid` profile and the algorithm policy allow.
+    func decodeRequest(_ request: Request) throws -> CertificateSigningRequest {
+        if let problem = request.bodyProblem {
+            throw EnrollmentRefusal(.request, .malformed, problem)
+        }
+        let now = ecosystem.clock.now()
         let csr: CertificateSigningRequest
         do {
-            csr = try ecosystem.policy.decodeRequest(
-                der, profile: CertificateProfile.Name.ldevid, at: ecosystem.clock.now())
+            csr = try ecosystem.policy.decodeRequest(request.csr, profile: CertificateProfile.Name.ldevid, at: now)
         } catch let error as FleetkeyError where error.code == .algorithmNotAllowed {
             throw EnrollmentRefusal(.request, .forbidden, error.reason)
         } catch {
@@ -434,6 +442,14 @@ public struct DeviceEnrollment: Sendable {
         guard csr.publicKey.isValidSignature(csr.signature, for: csr) else {
             throw EnrollmentRefusal(
                 .request, .malformed, "the request's signature does not verify with its own key (RFC 2986 §3)")
+        }
+        do {
+            let profile = try ecosystem.policy.profile(CertificateProfile.Name.ldevid)
+            try ecosystem.policy.algorithms.check(
+                try KeySpec(csr.publicKey), at: now, profile: CertificateProfile.Name.ldevid,
+                profileFamilies: profile.allowedAlgorithms)
+        } catch let error as FleetkeyError {
+            throw EnrollmentRefusal(.request, .forbidden, error.reason)
         }
         return csr
     }

@@ -19,7 +19,7 @@ package struct HTTPErrorMapping: Sendable {
     package enum BodyFormat: Sendable {
         /// `text/plain`: the message and a newline. For the status routes, read by curl and operators.
         case plainText
-        /// `application/json`: `{"code", "message", "field"}`. For API routes (`/v1/`, EST).
+        /// `application/json`: `{"code", "message", "field"}`. For API routes (`/v1/`).
         case json
     }
 

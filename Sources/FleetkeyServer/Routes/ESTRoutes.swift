@@ -51,24 +51,23 @@ package struct ESTRoutes: Sendable {
     static func enrollmentRequest(_ request: Request, context: ESTRequestContext) async throws
         -> DeviceEnrollment.Request
     {
+        // A body that cannot be a request is refused by the core like every other refusal: 400, and recorded.
         let contentType = request.headers[.contentType]?.split(separator: ";").first?
             .trimmingCharacters(in: .whitespaces).lowercased()
-        guard contentType == "application/pkcs10" else {
-            throw HTTPProblem(
-                .unsupportedMediaType, message: "an EST request body is application/pkcs10 (RFC 7030 §4.2.1)",
-                field: "Content-Type")
-        }
         let body = try await request.body.collect(upTo: maximumBody)
-        let text = String(buffer: body).filter { !$0.isWhitespace }
-        guard let der = Data(base64Encoded: text), !der.isEmpty else {
-            throw HTTPProblem(
-                .badRequest, code: EnrollmentRefusal.Rule.request.rawValue,
-                message: "the body is not base64 (RFC 7030 §4.2.1, RFC 8951 §3)", field: "body")
-        }
+        let der = Data(base64Encoded: String(buffer: body).filter { !$0.isWhitespace })
+        let problem: String? =
+            if contentType != "application/pkcs10" {
+                "an EST request body is application/pkcs10 (RFC 7030 §4.2.1), not \(contentType ?? "untyped")"
+            } else if der == nil || der?.isEmpty == true {
+                "the body is not base64 (RFC 7030 §4.2.1, RFC 8951 §3)"
+            } else {
+                nil
+            }
         let peerCertificate = try await context.channel.nioSSL_peerCertificate().get()
         return DeviceEnrollment.Request(
-            clientCertificate: try peerCertificate.map { try $0.toDERBytes() }, csr: Array(der),
-            peer: context.remoteAddress?.ipAddress ?? "unknown")
+            clientCertificate: try peerCertificate.map { try $0.toDERBytes() }, csr: Array(der ?? Data()),
+            peer: context.remoteAddress?.ipAddress ?? "unknown", bodyProblem: problem)
     }
 
     static func answer(_ outcome: DeviceEnrollment.Outcome) throws -> Response {
