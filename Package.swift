@@ -198,7 +198,9 @@ let package = Package(
                 "FleetkeyServer",
                 "FleetkeyPostgres",
                 "FleetkeyPKCS11",
+                "FleetkeyDevice",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -277,7 +279,8 @@ let package = Package(
         .testTarget(
             name: "FleetkeyIntegrationTests",
             dependencies: [
-                "FleetkeyCore", "FleetkeyTesting", "FleetkeyCustody", "FleetkeySQLite",
+                "FleetkeyCore", "FleetkeyTesting", "FleetkeyCustody", "FleetkeySQLite", "FleetkeyDevice",
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -25,18 +25,23 @@ struct FleetkeyBench {
         /// slower and provisions fewer.
         var supplyChainDevices: Int
         var softHSMDevices: Int
+        /// EST: enrollments in process (the reference), then over TLS at each concurrency, with that many devices.
+        var estInProcess: Int
+        var estLevels: [Int: Int]
 
         // 10^7 devices are in --full only: loading them takes about five minutes a store on the 2-core dev machine.
         // --quick's OCSP run uses 10^5 known serials (--full: 10^6); openssl's responder loads either in seconds.
         static let quick = Plan(
             mode: "quick", cryptoSeconds: 1, issuanceSizes: [2_000, 10_000], scalingSize: 10_000,
             postgresIssuanceSize: 2_000, lookupSizes: [1_000_000], lookups: 20_000, crlSizes: [10_000, 100_000],
-            ocspKnownSerials: 100_000, ocspSeconds: 5, supplyChainDevices: 10_000, softHSMDevices: 50)
+            ocspKnownSerials: 100_000, ocspSeconds: 5, supplyChainDevices: 10_000, softHSMDevices: 50,
+            estInProcess: 300, estLevels: [1: 100, 16: 400, 64: 800])
         static let full = Plan(
             mode: "full", cryptoSeconds: 3, issuanceSizes: [10_000, 100_000, 1_000_000], scalingSize: 100_000,
             postgresIssuanceSize: 100_000, lookupSizes: [1_000_000, 10_000_000], lookups: 100_000,
             crlSizes: [10_000, 100_000, 1_000_000], ocspKnownSerials: 1_000_000, ocspSeconds: 15,
-            supplyChainDevices: 100_000, softHSMDevices: 200)
+            supplyChainDevices: 100_000, softHSMDevices: 200, estInProcess: 2_000,
+            estLevels: [1: 300, 16: 3_000, 64: 6_000])
     }
 
     static func main() async throws {
@@ -49,7 +54,7 @@ struct FleetkeyBench {
         if arguments.contains("--help") || arguments.contains("-h") {
             print(
                 "usage: fleetkey-bench [--quick|--full] [--json FILE] [--markdown FILE] [--scratch DIR] [--command TEXT]\n"
-                    + "       [--only issuance|lookup|crl|ocsp|supply-chain]; FLEETKEY_BENCH_SUPPLY_DEVICES and "
+                    + "       [--only issuance|lookup|crl|ocsp|est|supply-chain]; FLEETKEY_BENCH_SUPPLY_DEVICES and "
                     + "FLEETKEY_BENCH_HSM_DEVICES resize the supply-chain workload for profiling")
             return
         }
@@ -59,7 +64,7 @@ struct FleetkeyBench {
             "fleetkey-bench")
         let command = value("--command") ?? "fleetkey-bench " + CommandLine.arguments.dropFirst().joined(separator: " ")
         var plan = arguments.contains("--full") ? Plan.full : Plan.quick
-        // `--only issuance|lookup|crl|ocsp|supply-chain` runs one group (for profiling); a partial run writes no files.
+        // `--only issuance|lookup|crl|ocsp|est|supply-chain` runs one group (for profiling); a partial run writes no files.
         let only = value("--only")
         if let only {
             if only != "issuance" {
@@ -74,6 +79,7 @@ struct FleetkeyBench {
                 plan.softHSMDevices = 0
             }
             if only != "ocsp" { plan.ocspKnownSerials = 0 }
+            if only != "est" { plan.estInProcess = 0 }
         }
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
@@ -362,6 +368,38 @@ struct FleetkeyBench {
                     reference: "target", referenceFigure: 2, referenceUnit: "ms", lowerIsBetter: true,
                     peakRSSMiB: ocsp.peakMiB,
                     target: "p99 < 2 ms", targetMet: ocsp.p99Milliseconds < 2))
+        }
+
+        if plan.estInProcess > 0 {
+            let levels = plan.estLevels.sorted { $0.key < $1.key }.map { (concurrency: $0.key, devices: $0.value) }
+            log("EST enrollment over TLS (device SDK, emulated elements) at concurrency \(levels.map(\.concurrency))")
+            let est = try await ESTWorkload.run(inProcess: plan.estInProcess, levels: levels, scratch: scratch)
+            for level in est.levels {
+                let size = "concurrency \(level.concurrency), \(level.devices) devices"
+                emit(
+                    BenchmarkRow(
+                        workload: "EST simpleenroll over TLS vs in-process enrollment", size: size, figure: level.rate,
+                        unit: "enrollments/s", reference: "the same rules in process, no TLS (\(plan.estInProcess))",
+                        referenceFigure: est.inProcessRate, referenceUnit: "enrollments/s", peakRSSMiB: est.peakMiB,
+                        target: "≥ 0.5 × in-process", targetMet: level.rate >= 0.5 * est.inProcessRate,
+                        note: String(
+                            format: "p50 %.1f ms, p99 %.1f ms; client and server share the cores",
+                            level.p50Milliseconds, level.p99Milliseconds)))
+                emit(
+                    BenchmarkRow(
+                        workload: "EST simpleenroll over TLS vs TLS handshake with client certificate", size: size,
+                        figure: level.rate, unit: "enrollments/s",
+                        reference: "GET /cacerts on the same server, client certificate, same concurrency",
+                        referenceFigure: level.handshakeRate, referenceUnit: "requests/s", peakRSSMiB: est.peakMiB))
+                if level.concurrency == 64 {
+                    emit(
+                        BenchmarkRow(
+                            workload: "EST simpleenroll latency p99", size: size, figure: level.p99Milliseconds,
+                            unit: "ms", reference: "target", referenceFigure: 50, referenceUnit: "ms",
+                            lowerIsBetter: true, peakRSSMiB: est.peakMiB, target: "p99 < 50 ms at concurrency 64",
+                            targetMet: level.p99Milliseconds < 50))
+                }
+            }
         }
 
         if plan.supplyChainDevices > 0 {

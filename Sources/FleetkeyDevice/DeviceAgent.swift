@@ -59,9 +59,22 @@ public struct DeviceAgent: Sendable {
     }
 
     /// First enrollment with the factory identity, retried as ``retry`` says; stores the LDevID in the element.
+    /// `checkingCACertificates`: fetch `/cacerts` first and require the domain CA the device was given (RFC 7030
+    /// §4.1.1); a caller that has just done so may skip it.
     @discardableResult
-    public func enroll(attempts: inout Attempts) async throws -> Certificate {
-        try await retrying(&attempts) { try await enrollOnce() }
+    public func enroll(attempts: inout Attempts, checkingCACertificates: Bool = true) async throws -> Certificate {
+        try await retrying(&attempts) { try await enrollOnce(checkingCACertificates: checkingCACertificates) }
+    }
+
+    /// `/cacerts` over a TLS session authenticated by the factory identity: a full handshake with a client
+    /// certificate signed in the element, and the cheapest answer the server has (the benchmark's reference).
+    public func checkCACertificates() async throws {
+        guard let factory = try element.readCertificate(inSlot: Self.identitySlot) else {
+            throw FleetkeyError(.notFound, "element \(element.elementID) holds no factory identity in slot 0")
+        }
+        _ = try await client.caCertificates(
+            expected: domainTrust,
+            identity: .init(certificate: factory, key: try ElementTLSKey(element: element, slot: Self.identitySlot)))
     }
 
     /// Renewal with the current LDevID (same subject, same key in the element), retried as ``retry`` says.
@@ -73,22 +86,24 @@ public struct DeviceAgent: Sendable {
     /// Runs the device's life: enrolls if it has no LDevID, then renews each one at its renewal time, until the task
     /// is cancelled.
     public func run() async throws {
-        var attempts = Attempts()
-        if try operationalCertificate() == nil { try await enroll(attempts: &attempts) }
+        if try operationalCertificate() == nil {
+            var attempts = Attempts()
+            try await enroll(attempts: &attempts)
+        }
         while !Task.isCancelled {
-            let due = try renewalTime() ?? clock.now()
+            guard let due = try renewalTime() else { break }
             let wait = due.timeIntervalSince(clock.now())
             if wait > 0 { try await Task.sleep(for: .milliseconds(Int64(min(wait, 86_400) * 1000))) }
-            if try renewalTime().map({ $0 <= clock.now() }) ?? true {
-                try await reenroll(attempts: &attempts)
-            }
+            guard due <= clock.now() else { continue }
+            var attempts = Attempts()
+            try await reenroll(attempts: &attempts)
         }
     }
 
     // MARK: One attempt
 
-    func enrollOnce() async throws -> Certificate {
-        _ = try await client.caCertificates(expected: domainTrust)
+    func enrollOnce(checkingCACertificates: Bool) async throws -> Certificate {
+        if checkingCACertificates { _ = try await client.caCertificates(expected: domainTrust) }
         guard let factory = try element.readCertificate(inSlot: Self.identitySlot) else {
             throw FleetkeyError(.notFound, "element \(element.elementID) holds no factory identity in slot 0")
         }
@@ -128,17 +143,10 @@ public struct DeviceAgent: Sendable {
 
     /// A PKCS#10 request for `key` (in slot 1), signed inside the element, bound to the key of `bindingSlot`.
     func request(subject: DistinguishedName, key: Certificate.PublicKey, bindingSlot: Int) throws -> [UInt8] {
-        let bindingKey = try element.publicKey(inSlot: bindingSlot)
-        let binding = TLSKeyBinding(
-            signature: try element.sign(
-                TLSKeyBinding.message(requestedKey: key), inSlot: bindingSlot,
-                algorithm: try KeySpec(bindingKey).signatureAlgorithm
-            ).rawRepresentation)
-        let csr = try CertificateSigningRequest(
-            version: .v1, subject: subject, privateKey: try element.signingKey(inSlot: Self.operationalSlot),
-            attributes: CertificateSigningRequest.Attributes([try binding.attribute()]),
-            signatureAlgorithm: try KeySpec(key).signatureAlgorithm)
-        return try csr.derBytes()
+        try RequestBuilder.enrollmentRequest(
+            subject: subject, key: try element.signingKey(inSlot: Self.operationalSlot),
+            bindingKey: try element.signingKey(inSlot: bindingSlot)
+        ).derBytes()
     }
 
     /// Checks an issued LDevID before keeping it: signed by the domain CA the device trusts, for its own key and

@@ -31,8 +31,15 @@ public struct ESTClient: Sendable {
     /// `GET /cacerts` (RFC 7030 §4.1): the CA certificates, each of which must be one of `expected`, the domain CA
     /// certificates the device was given out of band.
     public func caCertificates(expected: [Certificate]) async throws -> [Certificate] {
+        try await caCertificates(expected: expected, identity: nil)
+    }
+
+    /// As ``caCertificates(expected:)``, over a TLS session authenticated by `identity` when given.
+    func caCertificates(expected: [Certificate], identity: ESTTransport.ClientIdentity?) async throws
+        -> [Certificate]
+    {
         let answer = try await transport.request(
-            method: .GET, path: "/.well-known/est/cacerts", body: nil, contentType: nil, identity: nil)
+            method: .GET, path: "/.well-known/est/cacerts", body: nil, contentType: nil, identity: identity)
         let certificates = try Self.certificates(of: answer)
         guard !certificates.isEmpty, certificates.allSatisfy({ expected.contains($0) }) else {
             throw ESTClientError.untrusted(

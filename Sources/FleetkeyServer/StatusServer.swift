@@ -112,7 +112,7 @@ package enum StatusServer {
     /// (``DeviceEnrollment``), so that a refusal is an answered, recorded 401 or 403 rather than a failed handshake
     /// nobody sees. No client certificate at all is allowed too, for `/cacerts` and `/csrattrs` (RFC 7030 §4.1.1).
     package static func estApplication(
-        _ components: Components, _ est: ESTListener,
+        _ est: ESTListener, limits: ServerLimits, logger: Logger,
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         let router = Router(context: ESTRequestContext.self)
@@ -122,7 +122,6 @@ package enum StatusServer {
         var tls = try est.tls.configuration()
         tls.maximumTLSVersion = .tlsv13
         tls.certificateVerification = .optionalVerification
-        let limits = components.limits
         let configuration = TLSChannelConfiguration(
             tlsConfiguration: tls,
             customVerificationCallback: { _, promise in promise.succeed(.certificateVerified) })
@@ -133,10 +132,9 @@ package enum StatusServer {
             },
             configuration: .init(
                 address: .hostname(est.listener.host, port: est.listener.port), serverName: "fleetkey-est",
-                availableConnectionsDelegate: MaximumAvailableConnections(
-                    components.limits.maximumConnections, logger: components.logger)),
+                availableConnectionsDelegate: MaximumAvailableConnections(limits.maximumConnections, logger: logger)),
             onServerRunning: onServerRunning,
-            logger: components.logger)
+            logger: logger)
     }
 
     /// The public application: routes with request logging and metrics, the bounded HTTP/1.1 channel (TLS when
@@ -194,7 +192,7 @@ package enum StatusServer {
             services.append(try metricsApplication(components, listener: listener))
         }
         if let est = components.est {
-            services.append(try estApplication(components, est))
+            services.append(try estApplication(est, limits: components.limits, logger: components.logger))
         }
         let group = ServiceGroup(
             configuration: .init(

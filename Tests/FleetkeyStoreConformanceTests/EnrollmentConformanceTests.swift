@@ -52,16 +52,9 @@ struct EnrollmentConformanceTests {
         ) throws -> DeviceEnrollment.Request {
             let element = try element(index)
             if key == nil, try element.status(ofSlot: 1).keyState == .empty { _ = try element.generateKey(inSlot: 1) }
-            let signer = try key ?? element.signingKey(inSlot: 1)
-            let binding = TLSKeyBinding(
-                signature: try element.sign(
-                    TLSKeyBinding.message(requestedKey: signer.publicKey), inSlot: bindingSlot,
-                    algorithm: .ecdsaWithSHA256
-                ).rawRepresentation)
-            let csr = try CertificateSigningRequest(
-                version: .v1, subject: certificate.subject, privateKey: signer,
-                attributes: CertificateSigningRequest.Attributes([try binding.attribute()]),
-                signatureAlgorithm: .ecdsaWithSHA256)
+            let csr = try RequestBuilder.enrollmentRequest(
+                subject: certificate.subject, key: try key ?? element.signingKey(inSlot: 1),
+                bindingKey: try element.signingKey(inSlot: bindingSlot))
             return DeviceEnrollment.Request(
                 clientCertificate: try certificate.derBytes(), csr: try csr.derBytes(), peer: "192.0.2.7")
         }

@@ -111,25 +111,38 @@ enum SupplyChainWorkload {
     static func importManifest(_ world: World, manifest: [UInt8], devices: Int) async throws -> (
         rate: Double, peakMiB: Double
     ) {
-        let ownerDirectory = world.directory.appendingPathComponent("owner")
-        try FileManager.default.createDirectory(at: ownerDirectory, withIntermediateDirectories: true)
-        let owner = try SQLiteRegistry(path: ownerDirectory.appendingPathComponent("registry.sqlite").path)
+        let owner = try await makeOwner(world)
         guard let rootRecord = try await world.registry.authority(id: "root") else {
             throw FleetkeyError(.notFound, "the benchmark ecosystem has no root")
         }
         let root = try Certificate(derEncoded: rootRecord.certificateDER)
-        let anchor = try TrustAnchor.records(root, at: Date())
-        try await owner.createRoot(anchor.authority, certificate: anchor.certificate, key: anchor.key, events: [])
-        try await owner.addOwner(OwnerRecord(name: "Bench Owner", createdAt: Date()), events: [])
         let importer = ManifestImporter(
             store: owner, verifier: ManifestVerifier(trustAnchor: root, now: Date()), actor: "bench")
         PeakMemory.reset()
         let (outcome, elapsed) = try await Stopwatch.secondsAsync { () async throws -> ManifestImporter.Outcome in
-            try await importer.importManifest(manifest, owner: "Bench Owner", status: .registry(world.registry))
+            try await importer.importManifest(manifest, owner: ownerName, status: .registry(world.registry))
         }
         guard case .imported(let imported) = outcome, imported.deviceCount == devices else {
             throw FleetkeyError(.storage, "the benchmark manifest was not imported whole: \(outcome)")
         }
         return (Double(devices) / elapsed, PeakMemory.peakMiB())
+    }
+
+    /// The owner the benchmark's lots are shipped to.
+    static let ownerName = "Bench Owner"
+
+    /// An owner's registry beside `world` (its own SQLite file) that trusts the world's root, with ``ownerName``.
+    static func makeOwner(_ world: World) async throws -> SQLiteRegistry {
+        let ownerDirectory = world.directory.appendingPathComponent("owner")
+        try? FileManager.default.removeItem(at: ownerDirectory)
+        try FileManager.default.createDirectory(at: ownerDirectory, withIntermediateDirectories: true)
+        let owner = try SQLiteRegistry(path: ownerDirectory.appendingPathComponent("registry.sqlite").path)
+        guard let rootRecord = try await world.registry.authority(id: "root") else {
+            throw FleetkeyError(.notFound, "the benchmark ecosystem has no root")
+        }
+        let anchor = try TrustAnchor.records(try Certificate(derEncoded: rootRecord.certificateDER), at: Date())
+        try await owner.createRoot(anchor.authority, certificate: anchor.certificate, key: anchor.key, events: [])
+        try await owner.addOwner(OwnerRecord(name: ownerName, createdAt: Date()), events: [])
+        return owner
     }
 }

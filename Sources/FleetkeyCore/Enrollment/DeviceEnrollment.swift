@@ -157,7 +157,8 @@ public struct DeviceEnrollment: Sendable {
             case .revoked(let how):
                 throw EnrollmentRefusal(.status, .forbidden, "the \(what) is revoked: \(how)")
             case .unknown(let why):
-                throw EnrollmentRefusal(.status, .forbidden, "the status of the \(what) is unknown: \(why)")
+                throw EnrollmentRefusal(
+                    .status, .unavailable, "the status of the \(what) cannot be established now: \(why)")
             }
         }
         // 3. The device, in this owner's manifests, with exactly this certificate.

@@ -10,6 +10,9 @@ public struct EnrollmentRefusal: Error, Sendable, Hashable, CustomStringConverti
         case unauthenticated
         case forbidden
         case malformed
+        /// Not the device's fault and likely to pass (its status could not be learned): 503 with Retry-After, so a
+        /// device tries again later instead of giving up.
+        case unavailable
     }
 
     /// The rule, as a short stable name: what the event log and metrics count by.
@@ -18,7 +21,7 @@ public struct EnrollmentRefusal: Error, Sendable, Hashable, CustomStringConverti
         case clientCertificate = "client-certificate"
         /// The client certificate does not chain to the ecosystem trust anchor (or, re-enrolling, the domain CA).
         case chain
-        /// The client certificate is revoked, or its status could not be established.
+        /// The client certificate is revoked (403), or its status could not be established now (503).
         case status
         /// The device is in none of this owner's imported manifests.
         case manifest

@@ -27,6 +27,25 @@ public enum RequestBuilder {
     }
 }
 
+extension RequestBuilder {
+    /// An EST enrollment request (RFC 7030 §4.2, docs/est.md): `subject`, for the key that `key` signs with, carrying
+    /// the TLS key binding (``TLSKeyBinding``) made by `bindingKey`, the key that authenticates the TLS session. Either
+    /// key may sign inside a secure element (``SecureElement/signingKey(inSlot:)``).
+    public static func enrollmentRequest(
+        subject: DistinguishedName, key: Certificate.PrivateKey, bindingKey: Certificate.PrivateKey
+    ) throws -> CertificateSigningRequest {
+        let binding = TLSKeyBinding(
+            signature: try bindingKey.sign(
+                bytes: TLSKeyBinding.message(requestedKey: key.publicKey),
+                signatureAlgorithm: try KeySpec(bindingKey.publicKey).signatureAlgorithm
+            ).rawRepresentation)
+        return try CertificateSigningRequest(
+            version: .v1, subject: subject, privateKey: key,
+            attributes: CertificateSigningRequest.Attributes([try binding.attribute()]),
+            signatureAlgorithm: try KeySpec(key.publicKey).signatureAlgorithm)
+    }
+}
+
 extension CertificateSigningRequest {
     /// The request's DER encoding.
     public func derBytes() throws -> [UInt8] {

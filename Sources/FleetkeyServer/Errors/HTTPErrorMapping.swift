@@ -46,13 +46,17 @@ package struct HTTPErrorMapping: Sendable {
             return problem
         case let refusal as EnrollmentRefusal:
             // RFC 7030 §4.2.3: 401 without acceptable authentication, 403 when it is not allowed, 400 for the body.
+            // A status that cannot be learned now is 503 with Retry-After (RFC 9110 §15.6.4): the device tries again.
             let status: HTTPResponse.Status =
                 switch refusal.answer {
                 case .unauthenticated: .unauthorized
                 case .forbidden: .forbidden
                 case .malformed: .badRequest
+                case .unavailable: .serviceUnavailable
                 }
-            return HTTPProblem(status, code: refusal.rule.rawValue, message: refusal.reason)
+            return HTTPProblem(
+                status, code: refusal.rule.rawValue, message: refusal.reason,
+                headers: refusal.answer == .unavailable ? [.retryAfter: "30"] : [:])
         case let error as FleetkeyError:
             let status = Self.status(for: error.code)
             guard status.code < 500 else {
