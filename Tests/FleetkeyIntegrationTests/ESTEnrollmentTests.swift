@@ -17,11 +17,13 @@ struct ESTEnrollmentTests {
         let ownerPort: Int
         let estPort: Int
 
-        init() throws {
+        /// `domainKey`: a PKCS#11 URI for the domain CA's key (`owner ca create --key`), with the token's environment.
+        init(domainKey: (uri: String, environment: [String: String])? = nil) throws {
             let ecoPort = Int.random(in: 20_000...29_999)
             ownerPort = Int.random(in: 30_000...37_999)
             estPort = ownerPort + 1_000
-            eco = try CLIEcosystem(vendors: ["Acme"], baseURL: "http://127.0.0.1:\(ecoPort)")
+            eco = try CLIEcosystem(
+                vendors: ["Acme"], baseURL: "http://127.0.0.1:\(ecoPort)", environment: domainKey?.environment ?? [:])
             owner = eco.file("globex")
             expectSuccess(
                 try eco.fleetkey(["factory", "provision", "--vendor", "Acme", "--lot", "L1", "--count", "5"]))
@@ -37,10 +39,11 @@ struct ESTEnrollmentTests {
                 try eco.fleetkey(["owner", "init", "--dir", owner, "--name", "Globex", "--trust-anchor", eco.rootPEM]))
             expectSuccess(try eco.fleetkey(["manifest", "import", eco.file("L1.manifest"), "--dir", owner]))
             expectSuccess(
-                try eco.fleetkey([
-                    "owner", "ca", "create", "--dir", owner, "--base-url", "http://127.0.0.1:\(ownerPort)",
-                    "--kdf-log2n", "14",
-                ]))
+                try eco.fleetkey(
+                    [
+                        "owner", "ca", "create", "--dir", owner, "--base-url", "http://127.0.0.1:\(ownerPort)",
+                        "--kdf-log2n", "14",
+                    ] + (domainKey.map { ["--key", $0.uri] } ?? [])))
             // The EST server's TLS identity, from a throwaway CA the clients are given.
             for arguments in [
                 [
@@ -273,6 +276,21 @@ struct ESTEnrollmentTests {
 
         let keygen = try fixture.post("serverkeygen", renewal, certificate: second, key: fixture.eco.file("second.key"))
         #expect(keygen.status == 501)
+    }
+
+    @Test("a domain CA whose key is on a SoftHSM2 token issues LDevIDs that openssl verifies")
+    func domainKeyOnToken() async throws {
+        let hsm = try SoftHSMTokens(labels: ["owner-ca"])
+        let fixture = try Fixture(domainKey: (hsm.uri(token: "owner-ca", object: "domain-ca"), hsm.environment))
+        let shown = try fixture.eco.fleetkey(["owner", "ca", "show", "--dir", fixture.owner, "--json"])
+        expectSuccess(shown)
+        let view = try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any]
+        #expect((view?["key"] as? String)?.hasPrefix("pkcs11:") == true, "\(shown.stdout)")
+        let device = try fixture.factoryIdentity("L1-000001")
+        let request = try fixture.request("token", serial: "L1-000001", authKey: device.key)
+        let issued = try fixture.post("simpleenroll", request, certificate: device.certificate, key: device.key)
+        #expect(issued.status == 200, "\(issued.body)")
+        try fixture.expectVerifies(try fixture.certificate(of: issued, as: "token-ldevid"))
     }
 
     @Test("every refusal answers 401, 403 or 400 with a reason, issues nothing, and records an event")
