@@ -280,6 +280,7 @@ let package = Package(
             name: "FleetkeyIntegrationTests",
             dependencies: [
                 "FleetkeyCore", "FleetkeyTesting", "FleetkeyCustody", "FleetkeySQLite", "FleetkeyDevice",
+                "FleetkeyPKCS11",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "X509", package: "swift-certificates"),

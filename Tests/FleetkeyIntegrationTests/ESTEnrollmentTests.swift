@@ -17,13 +17,14 @@ struct ESTEnrollmentTests {
         let ownerPort: Int
         let estPort: Int
 
-        /// `domainKey`: a PKCS#11 URI for the domain CA's key (`owner ca create --key`), with the token's environment.
-        init(domainKey: (uri: String, environment: [String: String])? = nil) throws {
+        /// `environment`: more for every `fleetkey` process (a SoftHSM2 token's). `domainKey`: a PKCS#11 URI for the
+        /// domain CA's key (`owner ca create --key`).
+        init(environment: [String: String] = [:], domainKey: String? = nil) throws {
             let ecoPort = Int.random(in: 20_000...29_999)
             ownerPort = Int.random(in: 30_000...37_999)
             estPort = ownerPort + 1_000
             eco = try CLIEcosystem(
-                vendors: ["Acme"], baseURL: "http://127.0.0.1:\(ecoPort)", environment: domainKey?.environment ?? [:])
+                vendors: ["Acme"], baseURL: "http://127.0.0.1:\(ecoPort)", environment: environment)
             owner = eco.file("globex")
             expectSuccess(
                 try eco.fleetkey(["factory", "provision", "--vendor", "Acme", "--lot", "L1", "--count", "5"]))
@@ -43,7 +44,7 @@ struct ESTEnrollmentTests {
                     [
                         "owner", "ca", "create", "--dir", owner, "--base-url", "http://127.0.0.1:\(ownerPort)",
                         "--kdf-log2n", "14",
-                    ] + (domainKey.map { ["--key", $0.uri] } ?? [])))
+                    ] + (domainKey.map { ["--key", $0] } ?? [])))
             // The EST server's TLS identity, from a throwaway CA the clients are given.
             for arguments in [
                 [
@@ -281,7 +282,8 @@ struct ESTEnrollmentTests {
     @Test("a domain CA whose key is on a SoftHSM2 token issues LDevIDs that openssl verifies")
     func domainKeyOnToken() async throws {
         let hsm = try SoftHSMTokens(labels: ["owner-ca"])
-        let fixture = try Fixture(domainKey: (hsm.uri(token: "owner-ca", object: "domain-ca"), hsm.environment))
+        let fixture = try Fixture(
+            environment: hsm.environment, domainKey: hsm.uri(token: "owner-ca", object: "domain-ca"))
         let shown = try fixture.eco.fleetkey(["owner", "ca", "show", "--dir", fixture.owner, "--json"])
         expectSuccess(shown)
         let view = try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any]
