@@ -277,6 +277,42 @@ struct ESTEnrollmentTests {
 
         let keygen = try fixture.post("serverkeygen", renewal, certificate: second, key: fixture.eco.file("second.key"))
         #expect(keygen.status == 501)
+
+        // The owner's own serve answers for the domain CA: the new LDevID is good, the superseded one revoked.
+        let domainCA = "\(fixture.owner)/certs/domain-ca.pem"
+        func ocsp(_ pem: String) throws -> String {
+            try Tools.run(
+                "openssl",
+                [
+                    "ocsp", "-issuer", domainCA, "-cert", pem, "-url",
+                    "http://127.0.0.1:\(fixture.ownerPort)/ocsp/domain-ca", "-CAfile", domainCA, "-no_nonce",
+                ]
+            ).output
+        }
+        let current = try ocsp(second)
+        #expect(current.contains("\(second): good"), "\(current)")
+        var superseded = ""
+        for _ in 0..<20 {
+            superseded = try ocsp(ldevid)
+            if superseded.contains("revoked") { break }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        #expect(superseded.contains("\(ldevid): revoked") && superseded.contains("Reason: superseded"), "\(superseded)")
+        let oldSerial = try Tools.run("openssl", ["x509", "-in", ldevid, "-noout", "-serial"]).stdout
+            .replacingOccurrences(of: "serial=", with: "").trimmingCharacters(in: .whitespacesAndNewlines)
+        var crl = CommandResult(status: 1, stdout: "", stderr: "")
+        for _ in 0..<20 {
+            try fixture.ownerServer!.get("/crl/domain-ca.crl", to: fixture.eco.file("domain-ca.crl"))
+            crl = try Tools.run(
+                "openssl",
+                [
+                    "crl", "-inform", "DER", "-in", fixture.eco.file("domain-ca.crl"), "-CAfile", domainCA, "-noout",
+                    "-text",
+                ])
+            if crl.stdout.contains(oldSerial) { break }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        #expect(crl.output.contains("verify OK") && crl.stdout.contains(oldSerial), "\(crl.output)")
     }
 
     @Test("a domain CA whose key is on a SoftHSM2 token issues LDevIDs that openssl verifies")
@@ -497,7 +533,7 @@ struct SimulateTests {
     func serverKilled() async throws {
         let fixture = try ESTEnrollmentTests.Fixture()
         let log = fixture.eco.file("simulate.log")
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let simulate = Process()
         simulate.executableURL = URL(fileURLWithPath: Tools.fleetkey)
         simulate.arguments = [

@@ -8,7 +8,7 @@ import X509
 
 /// EST enrollment (``DeviceEnrollment``) on every real store: an ecosystem's factory lot shipped to an owner's
 /// registry of the same kind, whose domain CA enrolls and re-enrolls the devices in process, without TLS.
-@Suite("Enrollment conformance")
+@Suite("Enrollment conformance", .serialized)
 struct EnrollmentConformanceTests {
     /// The owner's side: its registry with the lot imported, its domain CA, and the enrollment rules.
     struct Owner {
