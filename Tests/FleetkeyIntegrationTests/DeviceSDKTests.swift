@@ -1,7 +1,6 @@
 import FleetkeyCore
 import FleetkeyCustody
 import FleetkeyDevice
-import FleetkeyPKCS11
 import FleetkeySQLite
 import FleetkeyTesting
 import Foundation
@@ -91,46 +90,27 @@ struct DeviceSDKTests {
 }
 
 extension DeviceSDKTests {
-    @Test("an agent whose element is on a PKCS#11 token enrolls and renews: its keys and TLS signatures stay there")
+    /// In a `fleetkey simulate` process of its own: SoftHSM2 reads its configuration once per process, and other
+    /// suites of this test process use tokens of their own.
+    @Test("devices whose elements are on a PKCS#11 token enroll and renew: their keys and TLS signatures stay there")
     func agentOnToken() async throws {
         let hsm = try SoftHSMTokens(labels: ["device-elements"])
         let fixture = try ESTEnrollmentTests.Fixture(environment: hsm.environment)
         let token = "pkcs11:token=device-elements?module-path=\(SoftHSMTokens.modulePath)"
-        expectSuccess(
-            try fixture.eco.fleetkey([
-                "factory", "provision", "--vendor", "Acme", "--lot", "T1", "--count", "1", "--element", token,
-            ]))
-        let manifest = fixture.eco.file("T1.manifest")
-        expectSuccess(
-            try fixture.eco.fleetkey([
-                "manifest", "export", "--vendor", "Acme", "--lot", "T1", "--buyer", "Globex", "--out", manifest,
-            ]))
-        expectSuccess(try fixture.eco.fleetkey(["manifest", "import", manifest, "--dir", fixture.owner]))
-        // The token library reads its configuration from this process's environment.
-        setenv("SOFTHSM2_CONF", hsm.configuration, 1)
-        let source = PKCS11ElementSource(
-            token: try PKCS11URI(parsing: token), allowedModules: PKCS11ModuleAllowList([SoftHSMTokens.modulePath]),
-            environment: hsm.environment)
-        let element = try #require(try source.existingElement("vendor-acme.T1-000001"))
-        let domainCA = try fixture.eco.certificate(pem: "\(fixture.owner)/certs/domain-ca.pem")
-        let agent = DeviceAgent(
-            element: element,
-            client: try ESTClient(
-                server: URL(string: "https://127.0.0.1:\(fixture.estPort)")!,
-                serverTrust: [try fixture.eco.certificate(pem: fixture.eco.file("tls-ca.pem"))],
-                group: MultiThreadedEventLoopGroup.singleton),
-            domainTrust: [domainCA], retry: RetryPolicy(maximumAttempts: 2),
-            renewal: RenewalSchedule(fraction: 0.66, jitter: 0.1), clock: SystemWallClock(),
-            random: SystemRandomSource())
-        var attempts = DeviceAgent.Attempts()
-        let first = try await agent.enroll(attempts: &attempts)
-        let second = try await agent.reenroll(attempts: &attempts)
-        #expect(try element.readCertificate(inSlot: 1) == second)
-        #expect(first.publicKey == second.publicKey && first.serialNumber != second.serialNumber)
-        #expect(try await fixture.state("T1-000001") == .active)
-        let recorded = try await fixture.registry.certificate(
-            issuer: Ecosystem.domainCAID, serial: second.serialNumber.hexString)
-        #expect(recorded?.der == (try second.derBytes()))
+        let result = try fixture.eco.fleetkey([
+            "simulate", "--devices", "3", "--concurrency", "3", "--element", token, "--lot", "T1", "--server",
+            "https://127.0.0.1:\(fixture.estPort)", "--owner", fixture.owner, "--server-trust",
+            fixture.eco.file("tls-ca.pem"), "--json",
+        ])
+        #expect(result.status == 0, "\(result.output.suffix(2000))")
+        let report = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        #expect(report?["operations"] as? Int == 6 && report?["errors"] as? [String: Int] == [:])
+        try await SimulateTests.expectFleetEnrolled(fixture.owner, lot: "T1", count: 3)
+        // The keys are on the token: the emulator directory holds no element of the lot.
+        let emulated =
+            (try? FileManager.default.contentsOfDirectory(atPath: "\(fixture.eco.dir)/elements/vendor-acme"))
+            ?? []
+        #expect(!emulated.contains { $0.contains(".T1-") })
     }
 }
 

@@ -56,7 +56,7 @@ struct FactoryProvision: FleetkeyCommand {
         try FactoryLine.checkLot(lot)
         let directory = location.directory
         let vendorName = try VendorName(vendor)
-        let elements = try elementSource(directory: directory, vendor: vendorName)
+        let elements = try ElementSourceOption.source(element, directory: directory, vendor: vendorName)
         let ecosystem = try directory.openEcosystem(passphrase: try directory.passphrase())
         guard let supplyChain = ecosystem.store as? any SupplyChainStore else {
             throw FleetkeyError(.configuration, "this registry does not support factory provisioning")
@@ -101,27 +101,6 @@ struct FactoryProvision: FleetkeyCommand {
             Output.line("  elements  \(elements.description)")
             Output.line("Next: fleetkey manifest export --vendor \(vendorName) --lot \(lot) --out \(lot).manifest")
         }
-    }
-
-    private func elementSource(directory: EcosystemDirectory, vendor: VendorName) throws -> any SecureElementSource {
-        if element == "emulator" {
-            return EmulatedElementSource(
-                directory: directory.url.appendingPathComponent("elements").appendingPathComponent(vendor.authorityID))
-        }
-        if element.hasPrefix("emulator:") {
-            return EmulatedElementSource(
-                directory: URL(fileURLWithPath: String(element.dropFirst("emulator:".count)), isDirectory: true))
-        }
-        if PKCS11URI.isPKCS11URI(element) {
-            // The module named on the command line is allowed for this run, beside the ecosystem's list.
-            let token = try PKCS11URI(parsing: element)
-            let allowed = PKCS11Modules.allowList(
-                for: directory, configured: try directory.configuration().pkcs11Modules)
-            return PKCS11ElementSource(
-                token: token, allowedModules: allowed.adding(token.modulePath.map { [$0] } ?? []))
-        }
-        throw FleetkeyError(
-            .invalidArgument, "--element '\(element)' must be emulator, emulator:PATH or a pkcs11: URI (RFC 7512)")
     }
 }
 

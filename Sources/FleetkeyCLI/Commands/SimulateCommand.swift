@@ -13,8 +13,9 @@ struct SimulateCommand: FleetkeyCommand {
         commandName: "simulate",
         abstract: "Run a fleet of emulated devices through EST enrollment and re-enrollment against a running server.",
         discussion: """
-            Provisions --devices emulated devices for a vendor of the ecosystem in --dir (or takes the existing \
-            --lot), exports their manifest for the owner in --owner and imports it there, then drives every device \
+            Provisions --devices devices for a vendor of the ecosystem in --dir into their secure elements \
+            (--element: emulated, or on a PKCS#11 token), or takes the existing --lot; exports their manifest for \
+            the owner in --owner and imports it there, then drives every device \
             through /simpleenroll and /simplereenroll on --server with the device SDK (FleetkeyDevice): each key in \
             its element, each TLS handshake signed there. Devices retry what may pass (a server down, 5xx, 202) with \
             capped exponential backoff. Reports throughput, latency (p50, p99, maximum) and every error by kind; \
@@ -33,6 +34,12 @@ struct SimulateCommand: FleetkeyCommand {
         help: "PEM file of the CA certificates the server's TLS certificate chains to (default: the owner's domain CA)."
     )
     var serverTrust: String?
+    @Option(
+        help: ArgumentHelp(
+            ElementSourceOption.help,
+            discussion:
+                "With pkcs11: every device's element lives on that token, and so do its keys and TLS signatures."))
+    var element = "emulator"
     @Option(help: "Attempts per operation before a device gives up.") var maxAttempts = 40
     @Option(help: "The longest wait between two attempts, in seconds.") var retryCap = 4.0
     @Flag(help: "Print the result as JSON.") var json = false
@@ -97,8 +104,7 @@ struct SimulateCommand: FleetkeyCommand {
         _ = try LotName(lotName, field: "--lot")
 
         // 1. The factory: provision the lot (a rerun finishes or skips what exists).
-        let elements = EmulatedElementSource(
-            directory: directory.url.appendingPathComponent("elements").appendingPathComponent(vendorName.authorityID))
+        let elements = try ElementSourceOption.source(element, directory: directory, vendor: vendorName)
         let existing = try await ecosystem.store.devices(matching: DeviceFilter(vendor: vendorName, lot: lotName))
         if existing.count < devices {
             let line = try FactoryLine(
@@ -150,7 +156,7 @@ struct SimulateCommand: FleetkeyCommand {
                 let element = try elements.existingElement(elementID)
             else {
                 throw FleetkeyError(
-                    .notFound, "device \(device.id) has no emulated element in \(elements.directory.path)")
+                    .notFound, "device \(device.id) has no element in \(elements.description)")
             }
             return (
                 device.id.serial.value,
