@@ -272,7 +272,10 @@ struct ESTEnrollmentTests {
         // The same re-enrollment again (its answer lost on the way) gets the certificate already issued.
         let again = try fixture.post("simplereenroll", renewal, certificate: ldevid, key: fixture.eco.file("first.key"))
         #expect(again.status == 200)
-        #expect(try fixture.certificate(of: again, as: "ldevid-2b").isEmpty == false)
+        let repeated = try fixture.certificate(of: again, as: "ldevid-2b")
+        #expect(
+            try String(contentsOfFile: repeated, encoding: .utf8) == String(contentsOfFile: second, encoding: .utf8),
+            "the repeated re-enrollment did not return the certificate already issued")
         #expect(try await fixture.counts().issued == 4)  // domain CA, its responder, two LDevIDs
 
         let keygen = try fixture.post("serverkeygen", renewal, certificate: second, key: fixture.eco.file("second.key"))
@@ -313,6 +316,21 @@ struct ESTEnrollmentTests {
             try await Task.sleep(for: .milliseconds(250))
         }
         #expect(crl.output.contains("verify OK") && crl.stdout.contains(oldSerial), "\(crl.output)")
+    }
+
+    @Test("owner ca create refuses a new keystore's passphrase below the minimum, and writes nothing")
+    func domainCAPassphraseMinimum() throws {
+        let eco = try CLIEcosystem(vendors: [])
+        let owner = eco.file("globex")
+        expectSuccess(
+            try eco.fleetkey(["owner", "init", "--dir", owner, "--name", "Globex", "--trust-anchor", eco.rootPEM]))
+        let refused = try eco.fleetkey(
+            ["owner", "ca", "create", "--dir", owner, "--kdf-log2n", "14"],
+            environment: ["FLEETKEY_PASSPHRASE": "eleven-char"])
+        #expect(refused.status == 1 && refused.stderr.contains("at least 12 characters"), "\(refused.output)")
+        #expect(!refused.output.contains("eleven-char"))
+        #expect(!FileManager.default.fileExists(atPath: "\(owner)/policy.json"))
+        #expect(!FileManager.default.fileExists(atPath: "\(owner)/keys"))
     }
 
     @Test("a domain CA whose key is on a SoftHSM2 token issues LDevIDs that openssl verifies")

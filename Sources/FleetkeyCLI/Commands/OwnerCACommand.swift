@@ -62,9 +62,8 @@ struct OwnerCACreate: FleetkeyCommand {
             key, label: Ecosystem.domainCAID,
             allowedModules: PKCS11Modules.allowList(for: directory, configured: configuration.pkcs11Modules))
         let policy = try EcosystemPolicy.owner(name: owner.value, baseURL: baseURL, random: Runtime.random)
-        let passphrase =
-            ProcessInfo.processInfo.environment["FLEETKEY_PASSPHRASE"] != nil
-            ? try PassphraseSource.obtain(confirm: false) : try PassphraseSource.obtain(confirm: true)
+        // A new keystore: the passphrase is checked against the minimum, as `init` checks it, however it is given.
+        let passphrase = try PassphraseSource.obtain(confirm: true)
         let cost = ScryptCost(log2N: kdfLog2N)
         let keystore = try SoftwareKeystore(directory: directory.keysURL, passphrase: passphrase, cost: cost)
         try policy.encoded().write(to: directory.policyURL, options: .atomic)
