@@ -19,11 +19,18 @@ enum TestPostgres {
     static let logger = Logger(label: "fleetkey.test.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
 
     /// The test server, as a superuser that needs no password, connected to its `postgres` database.
+    ///
+    /// Its connect timeout, which also bounds how long a registry waits for a pooled connection, is 60 s rather than
+    /// the default 10 s: the store suite runs dozens of PostgreSQL tests at once on a 2-core CI machine, where a
+    /// lease can wait behind them for longer than 10 s although nothing is wrong. Tests of the deadline itself set
+    /// their own, shorter one.
     static func server() throws -> PostgresLocation {
         guard let url = ProcessInfo.processInfo.environment["FLEETKEY_TEST_POSTGRES_URL"], !url.isEmpty else {
             throw ServerMissing()
         }
-        return try PostgresLocation(url: url)
+        var location = try PostgresLocation(url: url)
+        if !url.contains("connect_timeout=") { location.connectTimeout = .seconds(60) }
+        return location
     }
 
     /// A new, empty database on `server` (the test server by default).
