@@ -187,12 +187,22 @@ package enum StatusServer {
 
     /// Runs until SIGTERM or SIGINT, then shuts down gracefully.
     package static func run(_ components: Components) async throws {
-        var services: [any Service] = [try application(components)]
+        var services: [any Service] = [
+            BoundListener(
+                option: "--listen", address: Listener(host: components.host, port: components.port),
+                inner: try application(components))
+        ]
         if let listener = components.metricsListener {
-            services.append(try metricsApplication(components, listener: listener))
+            services.append(
+                BoundListener(
+                    option: "--metrics-listen", address: listener,
+                    inner: try metricsApplication(components, listener: listener)))
         }
         if let est = components.est {
-            services.append(try estApplication(est, limits: components.limits, logger: components.logger))
+            services.append(
+                BoundListener(
+                    option: "--est-listen", address: est.listener,
+                    inner: try estApplication(est, limits: components.limits, logger: components.logger)))
         }
         let group = ServiceGroup(
             configuration: .init(

@@ -20,9 +20,9 @@ struct ESTEnrollmentTests {
         /// `environment`: more for every `fleetkey` process (a SoftHSM2 token's). `domainKey`: a PKCS#11 URI for the
         /// domain CA's key (`owner ca create --key`).
         init(environment: [String: String] = [:], domainKey: String? = nil) throws {
-            let ecoPort = Int.random(in: 20_000...29_999)
-            ownerPort = Int.random(in: 30_000...37_999)
-            estPort = ownerPort + 1_000
+            let ecoPort = LoopbackPort.reserve()
+            ownerPort = LoopbackPort.reserve()
+            estPort = LoopbackPort.reserve()
             eco = try CLIEcosystem(
                 vendors: ["Acme"], baseURL: "http://127.0.0.1:\(ecoPort)", environment: environment)
             owner = eco.file("globex")

@@ -7,7 +7,7 @@ import Testing
 struct ManifestStatusFetchTests {
     @Test("status fetched from fleetkey serve and checked; a revoked device refused; server down: refused, URL named")
     func fetchedFromServe() throws {
-        let port = Int.random(in: 20_000...45_000)
+        let port = LoopbackPort.reserve()
         let base = "http://127.0.0.1:\(port)"
         let eco = try CLIEcosystem(vendors: ["Acme"], baseURL: base)
         expectSuccess(try eco.fleetkey(["factory", "provision", "--vendor", "Acme", "--lot", "S1", "--count", "3"]))

@@ -463,13 +463,32 @@ extension ServeTests {
     @Test("--metrics-listen serves /metrics on its own address, and the public listener no longer does")
     func metricsListener() throws {
         let eco = try CLIEcosystem(vendors: ["Acme"])
-        let metricsPort = Int.random(in: 45_001...49_000)
+        let metricsPort = LoopbackPort.reserve()
         let server = try RunningServer(eco, arguments: ["--metrics-listen", "127.0.0.1:\(metricsPort)"])
         defer { server.stop() }
         let metrics = try Tools.run("curl", ["-s", "-w", "\n%{http_code}", "http://127.0.0.1:\(metricsPort)/metrics"])
         #expect(metrics.stdout.hasSuffix("\n200") && metrics.stdout.contains("fleetkey_root_crl_warning"))
         #expect(try fetch("\(server.baseURL)/metrics", to: eco.file("metrics.txt")) == "404")
         #expect(try fetch("http://127.0.0.1:\(metricsPort)/ocsp", to: eco.file("none.txt")) == "404")
+    }
+
+    @Test("a port already taken: serve exits 1 naming the option and the address, not the socket call")
+    func portInUse() throws {
+        let eco = try CLIEcosystem(vendors: ["Acme"])
+        let server = try RunningServer(eco)
+        defer { server.stop() }
+        let taken = "127.0.0.1:\(server.port)"
+        let second = try eco.fleetkey(["serve", "--listen", taken])
+        #expect(second.status == 1)
+        #expect(
+            second.stderr.contains(
+                "error [configuration]: --listen \(taken): cannot listen: the address is already in use"),
+            "\(second.output)")
+        let metrics = try eco.fleetkey([
+            "serve", "--listen", "127.0.0.1:\(LoopbackPort.reserve())", "--metrics-listen", taken,
+        ])
+        #expect(metrics.status == 1)
+        #expect(metrics.stderr.contains("--metrics-listen \(taken): cannot listen"), "\(metrics.output)")
     }
 
     @Test("/ca/ is served from memory: the certificates the registry held when the server started, read once")

@@ -14,7 +14,7 @@ final class RunningServer {
         environment extraEnvironment: [String: String] = [:]
     ) throws {
         scheme = extra.contains("--tls-cert") ? "https" : "http"
-        port = requested ?? Int.random(in: 20_000...45_000)
+        port = requested ?? LoopbackPort.reserve()
         log = eco.root.appendingPathComponent("serve-\(port)-\(UUID().uuidString.prefix(6)).log")
         guard FileManager.default.createFile(atPath: log.path, contents: nil) else {
             throw ServerDidNotStart(log: "cannot create the log file \(log.path)")
