@@ -149,8 +149,13 @@ struct EnrollmentConformanceTests {
             let device = try #require(try await owner.store.device(try owner.id(1)))
             let key = try #require(try await owner.store.keyRecord(fingerprint: record.keyFingerprint))
             let events = try await owner.store.events(subject: nil, limit: nil).count
+            // Serials that differ from the real one in their first byte, whatever that byte is (a fixed prefix made
+            // the "missing" superseded certificate the real one once in 128 runs).
+            func other(_ prefix: String, _ alternative: String) -> String {
+                (record.serial.hasPrefix(prefix) ? alternative : prefix) + record.serial.dropFirst(2)
+            }
             var copy = record
-            copy.serial = "01" + record.serial.dropFirst(2)
+            copy.serial = other("01", "02")
             let issuer = owner.enrollment.authority.issuing
             for unit in [
                 // The key is already certified.
@@ -165,7 +170,7 @@ struct EnrollmentConformanceTests {
                         issuer: issuer, certificate: copy, key: key,
                         device: DeviceChange(device: device, expectedState: .active), events: []),
                     requiresNewKey: false,
-                    supersedes: [.init(issuer: Ecosystem.domainCAID, serial: "7F" + record.serial.dropFirst(2))]),
+                    supersedes: [.init(issuer: Ecosystem.domainCAID, serial: other("7F", "7E"))]),
             ] {
                 await #expect(throws: FleetkeyError.self) { try await owner.store.enroll(unit) }
             }
