@@ -16,7 +16,7 @@ struct Fleetkey: AsyncParsableCommand {
             DeviceCommand.self, RevokeCommand.self, CRLCommand.self, ServeCommand.self, DemoCommand.self,
             HSMCommand.self,
             FactoryCommand.self, ManifestCommand.self, OwnerCommand.self, LotCommand.self, DenyListCommand.self,
-            SimulateCommand.self,
+            SimulateCommand.self, GroupCommand.self, AuthzCommand.self, ExpiryCommand.self,
         ]
     )
 }

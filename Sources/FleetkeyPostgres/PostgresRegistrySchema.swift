@@ -254,6 +254,69 @@ enum PostgresRegistrySchema {
                     'enrollment.refused', 'alert.clone-suspected'))
                 """,
             ]),
+        Migration(
+            name: "v7-fleet-operations",
+            statements: [
+                // Running and retiring a fleet. v7's lists, never edited.
+                "ALTER TABLE devices DROP CONSTRAINT devices_state_known",
+                """
+                ALTER TABLE devices ADD CONSTRAINT devices_state_known CHECK (state IN ('generated', 'provisioned',
+                    'shipped', 'commissioned', 'active', 'suspended', 'revoked', 'decommissioned', 'released'))
+                """,
+                "ALTER TABLE events DROP CONSTRAINT events_action_known",
+                """
+                ALTER TABLE events ADD CONSTRAINT events_action_known CHECK (action IN ('ecosystem.created',
+                    'trust-anchor.added', 'vendor.admitted', 'vendor.revoked', 'owner.added', 'certificate.issued',
+                    'certificate.revoked', 'device.registered', 'device.provisioned', 'device.shipped',
+                    'device.revoked', 'manifest.imported', 'authority.created', 'device.commissioned',
+                    'device.activated', 'device.reenrolled', 'device.suspended', 'enrollment.pending',
+                    'enrollment.refused', 'alert.clone-suspected', 'device.released', 'device.claimed',
+                    'device.retired', 'device.key-destroyed', 'command.queued', 'group.created', 'group.changed',
+                    'authz.policy-set', 'authz.denied', 'alert.retired-identity'))
+                """,
+                """
+                CREATE TABLE device_groups (
+                    name text PRIMARY KEY,
+                    attributes text NOT NULL,
+                    created_at timestamptz NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE device_group_selectors (
+                    group_name text NOT NULL REFERENCES device_groups(name),
+                    kind text NOT NULL CHECK (kind IN ('vendor', 'lot', 'serial')),
+                    vendor text NOT NULL,
+                    value text NOT NULL,
+                    PRIMARY KEY (group_name, kind, vendor, value)
+                )
+                """,
+                """
+                CREATE TABLE access_policies (
+                    sequence bigserial PRIMARY KEY,
+                    digest text NOT NULL,
+                    document bytea NOT NULL,
+                    loaded_at timestamptz NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE webhook_deliveries (
+                    idempotency_key text PRIMARY KEY,
+                    endpoint text NOT NULL,
+                    body bytea NOT NULL,
+                    state text NOT NULL CHECK (state IN ('pending', 'delivered')),
+                    attempts integer NOT NULL,
+                    next_attempt_at timestamptz NOT NULL,
+                    last_error text,
+                    created_at timestamptz NOT NULL,
+                    delivered_at timestamptz
+                )
+                """,
+                "CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_attempt_at)",
+                """
+                CREATE INDEX certificates_valid_by_issuer_expiry ON certificates (issuer, not_after)
+                WHERE status = 'valid'
+                """,
+            ]),
     ]
 
     /// v5's data: each existing certificate's CRL scope from its own cRLDistributionPoint, and published CRLs

@@ -7,7 +7,9 @@ import Synchronization
 ///
 /// A store brings a connection and transactions, turns the registry's values and rows into its driver's, and
 /// reports unique violations by index; it holds no rules of its own. SQLite and PostgreSQL are the two.
-package protocol SQLRegistry: RegistryStore, RevocationStore, SupplyChainStore, EnrollmentStore {
+package protocol SQLRegistry:
+    RegistryStore, RevocationStore, SupplyChainStore, EnrollmentStore, AccessStore, FleetOperationsStore
+{
     var dialect: SQLDialect { get }
 
     /// Runs `steps` in order in one transaction, which commits only if every step succeeded. A failed step's

@@ -114,6 +114,7 @@ package struct UniqueIndex: Hashable, Sendable {
         name: "devices_by_serial", columns: "devices.serial, devices.vendor")
     package static let deviceKey = UniqueIndex(name: "devices_by_key", columns: "devices.key_fingerprint")
     package static let ownerName = UniqueIndex(name: "owners_pkey", columns: "owners.name")
+    package static let groupName = UniqueIndex(name: "device_groups_pkey", columns: "device_groups.name")
 }
 
 /// Multi-row statements in slices that stay well under both databases' bind limits (SQLite 32,766, PostgreSQL

@@ -155,6 +155,9 @@ enum RegistrySchema {
         migrator.registerMigration("v6-enrollment") { db in
             try enrollment(db)
         }
+        migrator.registerMigration("v7-fleet-operations") { db in
+            try fleetOperations(db)
+        }
         return migrator
     }
 
@@ -296,6 +299,97 @@ enum RegistrySchema {
                 detail TEXT NOT NULL
                 """, copy: "sequence, at, actor, action, subject, from_state, to_state, detail",
             indexes: eventIndexes)
+    }
+
+    /// v7: running and retiring a fleet. Device groups and the access policy, the expiry index of each CA,
+    /// webhook deliveries, the `released` device state and the events of access control, transfer and retirement.
+    /// `devices` and `events` are rebuilt as in v5, with v7's lists, which are never edited.
+    static func fleetOperations(_ db: Database) throws {
+        try rebuild(
+            "devices", db,
+            columns: """
+                id INTEGER PRIMARY KEY,
+                vendor TEXT NOT NULL REFERENCES vendors(name),
+                serial TEXT NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('generated', 'provisioned', 'shipped', 'commissioned', 'active',
+                    'suspended', 'revoked', 'decommissioned', 'released')),
+                lot TEXT,
+                key_fingerprint TEXT NOT NULL REFERENCES keys(fingerprint),
+                hw_type TEXT,
+                hw_serial BLOB,
+                created_at REAL NOT NULL,
+                updated_at REAL NOT NULL,
+                attestation BLOB,
+                attestation_key BLOB,
+                owner TEXT REFERENCES owners(name)
+                """,
+            copy: """
+                id, vendor, serial, state, lot, key_fingerprint, hw_type, hw_serial, created_at, updated_at,
+                attestation, attestation_key, owner
+                """,
+            indexes: [
+                "CREATE UNIQUE INDEX devices_by_serial ON devices(serial, vendor)",
+                "CREATE UNIQUE INDEX devices_by_key ON devices(key_fingerprint)",
+                "CREATE INDEX devices_by_lot ON devices(vendor, lot)",
+            ])
+        try rebuild(
+            "events", db,
+            columns: """
+                sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+                at REAL NOT NULL,
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL CHECK (action IN ('ecosystem.created', 'trust-anchor.added', 'vendor.admitted',
+                    'vendor.revoked', 'owner.added', 'certificate.issued', 'certificate.revoked', 'device.registered',
+                    'device.provisioned', 'device.shipped', 'device.revoked', 'manifest.imported', 'authority.created',
+                    'device.commissioned', 'device.activated', 'device.reenrolled', 'device.suspended',
+                    'enrollment.pending', 'enrollment.refused', 'alert.clone-suspected', 'device.released',
+                    'device.claimed', 'device.retired', 'device.key-destroyed', 'command.queued', 'group.created',
+                    'group.changed', 'authz.policy-set', 'authz.denied', 'alert.retired-identity')),
+                subject TEXT NOT NULL,
+                from_state TEXT,
+                to_state TEXT,
+                detail TEXT NOT NULL
+                """, copy: "sequence, at, actor, action, subject, from_state, to_state, detail",
+            indexes: eventIndexes)
+        try db.execute(
+            sql: """
+                CREATE TABLE device_groups (
+                    name TEXT PRIMARY KEY,
+                    attributes TEXT NOT NULL,
+                    created_at REAL NOT NULL
+                );
+                -- Who is in a group, as given: a vendor, a lot or a device ('' where no vendor or value applies).
+                CREATE TABLE device_group_selectors (
+                    group_name TEXT NOT NULL REFERENCES device_groups(name),
+                    kind TEXT NOT NULL CHECK (kind IN ('vendor', 'lot', 'serial')),
+                    vendor TEXT NOT NULL,
+                    value TEXT NOT NULL,
+                    PRIMARY KEY (group_name, kind, vendor, value)
+                ) WITHOUT ROWID;
+                -- Every policy ever loaded; the newest is in force.
+                CREATE TABLE access_policies (
+                    sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+                    digest TEXT NOT NULL,
+                    document BLOB NOT NULL,
+                    loaded_at REAL NOT NULL
+                );
+                -- Each webhook notice once, by its idempotency key: a restarted server neither loses nor repeats one.
+                CREATE TABLE webhook_deliveries (
+                    idempotency_key TEXT PRIMARY KEY,
+                    endpoint TEXT NOT NULL,
+                    body BLOB NOT NULL,
+                    state TEXT NOT NULL CHECK (state IN ('pending', 'delivered')),
+                    attempts INTEGER NOT NULL,
+                    next_attempt_at REAL NOT NULL,
+                    last_error TEXT,
+                    created_at REAL NOT NULL,
+                    delivered_at REAL
+                );
+                CREATE INDEX webhook_deliveries_due ON webhook_deliveries(state, next_attempt_at);
+                -- The expiry report counts the valid certificates a CA signed that its expiry cuts short, in the index.
+                CREATE INDEX certificates_valid_by_issuer_expiry ON certificates(issuer, not_after)
+                    WHERE status = 'valid';
+                """)
     }
 
     /// The event log's indexes and its append-only triggers, as every rebuild of the table restores them.

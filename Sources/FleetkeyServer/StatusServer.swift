@@ -97,11 +97,14 @@ package enum StatusServer {
         package var listener: Listener
         package var tls: TLSFiles
         package var routes: ESTRoutes
+        /// `POST /v1/authz`, for the owner's gateways.
+        package var authz: AuthzRoutes?
 
-        package init(listener: Listener, tls: TLSFiles, routes: ESTRoutes) {
+        package init(listener: Listener, tls: TLSFiles, routes: ESTRoutes, authz: AuthzRoutes? = nil) {
             self.listener = listener
             self.tls = tls
             self.routes = routes
+            self.authz = authz
         }
     }
 
@@ -119,6 +122,7 @@ package enum StatusServer {
         router.add(middleware: LogRequestsMiddleware(.debug))
         router.add(middleware: MetricsMiddleware())
         est.routes.register(on: router)
+        est.authz?.register(on: router)
         var tls = try est.tls.configuration()
         tls.maximumTLSVersion = .tlsv13
         tls.certificateVerification = .optionalVerification

@@ -42,6 +42,46 @@ struct DeviceLifecycleTests {
         }
     }
 
+    @Test("each invalid transition is refused with both states named: where the device is, and where it would go")
+    func everyInvalidTransitionNamesBothStates() {
+        var refused = 0
+        for state in DeviceState.allCases {
+            for event in DeviceLifecycleEvent.allCases where !DeviceLifecycle.allowedEvents(from: state).contains(event)
+            {
+                #expect(throws: FleetkeyError(.invalidTransition, "")) { try machine.next(from: state, on: event) }
+                do {
+                    _ = try machine.next(from: state, on: event)
+                } catch {
+                    #expect(
+                        error.reason.contains("a device that is \(state.rawValue)")
+                            && error.reason.contains("\(state.rawValue) → \(event.target.rawValue)"), "\(error.reason)")
+                    refused += 1
+                }
+            }
+        }
+        #expect(refused > 50)
+        // For example: commissioning a retired device.
+        #expect(throws: FleetkeyError(.invalidTransition, "")) {
+            try machine.next(from: .decommissioned, on: .commission)
+        }
+    }
+
+    @Test("every allowed event leads where it says; a release is left by a claim, back to shipped")
+    func targets() throws {
+        for state in DeviceState.allCases {
+            for event in DeviceLifecycle.allowedEvents(from: state) {
+                #expect(try machine.next(from: state, on: event) == event.target, "\(event) from \(state)")
+            }
+        }
+        for state in [DeviceState.shipped, .commissioned, .active, .suspended] {
+            #expect(try machine.next(from: state, on: .release) == .released)
+            #expect(try machine.next(from: state, on: .decommission) == .decommissioned)
+        }
+        #expect(try machine.next(from: .released, on: .claim) == .shipped)
+        #expect(DeviceLifecycle.allowedEvents(from: .released) == [.revoke, .claim])
+        #expect(!DeviceState.released.isTerminal)
+    }
+
     @Test("every state/event pair either moves or throws; no silent no-op")
     func total() {
         for state in DeviceState.allCases {

@@ -91,7 +91,8 @@ struct MigrationTests {
         }
 
         let migrated = try SQLiteRegistry(path: path)
-        #expect(try migrated.appliedMigrations().suffix(2) == ["v5-fail-closed", "v6-enrollment"])
+        #expect(
+            try migrated.appliedMigrations().suffix(3) == ["v5-fail-closed", "v6-enrollment", "v7-fleet-operations"])
         for record in records {
             let after = try #require(try await migrated.certificate(issuer: record.issuer, serial: record.serial))
             #expect(after.crlScope == record.crlScope, "\(record.profile) \(record.serial)")

@@ -13,13 +13,13 @@ struct SQLiteRegistryTests {
         #expect(
             try registry.appliedMigrations() == [
                 "v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key", "v5-fail-closed",
-                "v6-enrollment",
+                "v6-enrollment", "v7-fleet-operations",
             ])
         // Reopening applies nothing twice.
         #expect(
             try SQLiteRegistry(path: directory.path("registry.sqlite")).appliedMigrations() == [
                 "v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key", "v5-fail-closed",
-                "v6-enrollment",
+                "v6-enrollment", "v7-fleet-operations",
             ])
     }
 }

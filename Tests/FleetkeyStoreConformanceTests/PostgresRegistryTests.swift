@@ -39,19 +39,19 @@ struct PostgresRegistryTests {
         #expect(
             try await registry.migrate() == [
                 "v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key", "v5-fail-closed",
-                "v6-enrollment",
+                "v6-enrollment", "v7-fleet-operations",
             ])
         #expect(
             try await registry.appliedMigrations() == [
                 "v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key", "v5-fail-closed",
-                "v6-enrollment",
+                "v6-enrollment", "v7-fleet-operations",
             ])
         #expect(
             try await registry.migrate() == [
                 "v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key", "v5-fail-closed",
-                "v6-enrollment",
+                "v6-enrollment", "v7-fleet-operations",
             ])
-        #expect(try await TestPostgres.integer("SELECT count(*) FROM fleetkey_migrations", on: location) == 6)
+        #expect(try await TestPostgres.integer("SELECT count(*) FROM fleetkey_migrations", on: location) == 7)
         await registry.shutdown()
         await TestPostgres.dropDatabase(location)
     }
@@ -75,10 +75,10 @@ struct PostgresRegistryTests {
             results.allSatisfy {
                 $0 == [
                     "v1-registry", "v2-revocation", "v3-supply-chain", "v4-one-device-per-key", "v5-fail-closed",
-                    "v6-enrollment",
+                    "v6-enrollment", "v7-fleet-operations",
                 ]
             })
-        #expect(try await TestPostgres.integer("SELECT count(*) FROM fleetkey_migrations", on: location) == 6)
+        #expect(try await TestPostgres.integer("SELECT count(*) FROM fleetkey_migrations", on: location) == 7)
         for registry in registries { await registry.shutdown() }
         await TestPostgres.dropDatabase(location)
     }

@@ -7,6 +7,7 @@ import Foundation
 import Logging
 import Metrics
 import Prometheus
+import ServiceLifecycle
 
 struct ServeCommand: FleetkeyCommand {
     static let configuration = CommandConfiguration(
@@ -190,6 +191,10 @@ struct ServeCommand: FleetkeyCommand {
         let caCertificates = try await CACertificates.load(
             (isOwner ? [] : [StatusRefreshService.offlineIssuer]) + authorities.map(\.id), from: store)
         let estListener = try await est ? estListener(ecosystem: ecosystem, store: store) : nil
+        var services: [any Service] = [refresher, renewal]
+        if let notifier = try Self.expiryNotifier(directory, store: store) {
+            services.append(WebhookService(notifier: notifier, logger: logger))
+        }
         try await refresher.prepare()
         for warning in health?.warnings() ?? [] { logger.warning(Logger.Message(stringLiteral: warning)) }
         logger.info(
@@ -206,9 +211,27 @@ struct ServeCommand: FleetkeyCommand {
                     ocsp: responder, crls: distribution, caCertificates: caCertificates, denyLists: denyLists,
                     health: health, metrics: metrics, rateLimiter: ClientRateLimiter(limits, clock: Runtime.clock),
                     ocspPathIssuers: Set(authorities.map(\.id)), clock: Runtime.clock),
-                services: [refresher, renewal], logger: logger,
+                services: services, logger: logger,
                 tls: tlsCert.map { StatusServer.TLSFiles(certificateChain: $0, privateKey: tlsKey!) }, limits: limits,
                 metricsListener: metricsListener, est: estListener))
+    }
+
+    /// The expiry notifier of the webhooks `fleetkey.json` lists, each checked with its secret; `nil` for none.
+    static func expiryNotifier(_ directory: EcosystemDirectory, store: any RegistryStore) throws -> ExpiryNotifier? {
+        guard let endpoints = try directory.configuration().webhooks, !endpoints.isEmpty else { return nil }
+        guard let operations = store as? any FleetOperationsStore else {
+            throw FleetkeyError(.configuration, "this registry cannot record webhook deliveries")
+        }
+        var schedules: [WebhookSchedule] = []
+        for endpoint in endpoints {
+            let secret = try directory.secretFile(endpoint.secretFile, for: "webhook '\(endpoint.name)'")
+            schedules.append(try endpoint.schedule(secret: secret))
+        }
+        guard Set(schedules.map(\.name)).count == schedules.count else {
+            throw FleetkeyError(.configuration, "fleetkey.json names two webhooks alike; give each its own \"name\"")
+        }
+        return ExpiryNotifier(
+            store: operations, clock: Runtime.clock, transport: URLSessionWebhookTransport(), endpoints: schedules)
     }
 
     /// An owner's domain CA, with its key, and the delegated OCSP responder that answers for it.
@@ -245,10 +268,16 @@ struct ServeCommand: FleetkeyCommand {
             HTTPStatusFetcher(), maximumAge: TimeInterval(statusCacheSeconds), clock: Runtime.clock)
         let enrollment = try await DeviceEnrollment.load(
             ecosystem: ecosystem, registry: registry, identityStatus: .fetched(fetcher))
+        var authz: AuthzRoutes?
+        if let access = registry as? any AccessRegistry {
+            authz = AuthzRoutes(
+                point: try await AccessDecisionPoint.load(registry: access, clock: Runtime.clock, actor: "serve"),
+                clock: Runtime.clock)
+        }
         return StatusServer.ESTListener(
             listener: try Self.listener(estListen, option: "--est-listen"),
             tls: StatusServer.TLSFiles(certificateChain: estTlsCert!, privateKey: estTlsKey!),
-            routes: ESTRoutes(enrollment: enrollment))
+            routes: ESTRoutes(enrollment: enrollment), authz: authz)
     }
 
     /// A second instance of the registry for the status refresher: for SQLite its own connection pool on the same

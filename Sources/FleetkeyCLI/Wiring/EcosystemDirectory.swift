@@ -40,6 +40,30 @@ struct EcosystemDirectory {
         /// Only in a directory `fleetkey demo` made: the file (mode 0600) holding its keystore passphrase, so the
         /// commands the demo prints run as printed. Never set for a real ecosystem.
         var demoPassphraseFile: String? = nil
+        /// Where `fleetkey serve` sends expiry notices (docs/authz.md); each secret in a file of its own.
+        var webhooks: [WebhookEndpoint]? = nil
+    }
+
+    /// The bytes of a secret file named in `fleetkey.json`, relative to the directory. Refused when others than its
+    /// owner may read it, since whoever reads it can forge what it signs. Its bytes never reach an error or a log.
+    func secretFile(_ name: String, for user: String) throws -> [UInt8] {
+        let path = name.hasPrefix("/") ? name : url.appendingPathComponent(name).path
+        let attributes: [FileAttributeKey: Any]
+        do {
+            attributes = try FileManager.default.attributesOfItem(atPath: path)
+        } catch {
+            throw FleetkeyError(.configuration, "the secret file of \(user), \(path), cannot be read")
+        }
+        if let mode = attributes[.posixPermissions] as? Int, mode & 0o077 != 0 {
+            throw FleetkeyError(
+                .configuration,
+                "the secret file of \(user), \(path), may be read by others (mode \(String(mode, radix: 8))); "
+                    + "chmod 600 it")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw FleetkeyError(.configuration, "the secret file of \(user), \(path), cannot be read")
+        }
+        return Array(data)
     }
 
     /// Finds the ecosystem: `--dir`, then FLEETKEY_DIR, then ./fleetkey-data.
@@ -90,6 +114,22 @@ struct EcosystemDirectory {
     func openSupplyChainRegistry() throws -> any RegistryStore & SupplyChainStore {
         guard let store = try openRegistry() as? any RegistryStore & SupplyChainStore else {
             throw FleetkeyError(.configuration, "this registry does not support the supply chain (owners, manifests)")
+        }
+        return store
+    }
+
+    /// The registry with its access-control side (groups, the policy, decisions), for an owner's registry.
+    func openAccessRegistry() throws -> any AccessRegistry {
+        guard let store = try openRegistry() as? any AccessRegistry else {
+            throw FleetkeyError(.configuration, "this registry does not support access control (groups, policies)")
+        }
+        return store
+    }
+
+    /// The registry with its fleet-operations side (expiry, commands, webhook deliveries) and its groups.
+    func openFleetRegistry() throws -> any RegistryStore & FleetOperationsStore & AccessStore {
+        guard let store = try openRegistry() as? any RegistryStore & FleetOperationsStore & AccessStore else {
+            throw FleetkeyError(.configuration, "this registry does not support fleet operations (expiry, commands)")
         }
         return store
     }

@@ -43,6 +43,26 @@ public enum EventAction: String, Sendable, Hashable, Codable, CaseIterable, Cust
     case enrollmentRefused = "enrollment.refused"
     /// An alert for the operator: a second first-enrollment of one factory identity, a suspected clone.
     case cloneSuspected = "alert.clone-suspected"
+    /// A device was handed on to another owner (`fleetkey device release`); a transfer record was written.
+    case deviceReleased = "device.released"
+    /// A device arrived by a transfer record (`fleetkey device claim`): shipped to this owner.
+    case deviceClaimed = "device.claimed"
+    /// A device was retired (`fleetkey device retire`, or a vendor importing an owner's retirement notice).
+    case deviceRetired = "device.retired"
+    /// A retired device's signed statement that its keys were destroyed arrived: the keys' last use.
+    case keyDestroyed = "device.key-destroyed"
+    /// A command for a device (zeroize) was queued, signed by the owner's domain CA.
+    case commandQueued = "command.queued"
+    /// A device group was created (`fleetkey group create`).
+    case groupCreated = "group.created"
+    /// Devices were added to a group (`fleetkey group add`).
+    case groupChanged = "group.changed"
+    /// An access-control policy was loaded (`fleetkey authz policy set`).
+    case policySet = "authz.policy-set"
+    /// An access-control decision denied a known device: the action, resource and deciding rule are in the detail.
+    case accessDenied = "authz.denied"
+    /// An alert for the operator: a retired identity tried to enroll or asked for access.
+    case retiredIdentityUsed = "alert.retired-identity"
 
     public var description: String { rawValue }
 }
@@ -52,6 +72,7 @@ public enum EventAction: String, Sendable, Hashable, Codable, CaseIterable, Cust
 /// ```
 /// certificate:<issuer>/<serial>   device:<vendor>/<serial>   vendor:<name>   authority:<id>
 /// owner:<name>                    manifest:<sha-256>
+/// group:<name>                    policy:<sha-256>                 command:<id>
 /// ```
 /// The text form is what the registry stores and indexes (a device's history is the events whose subject is
 /// `device:<vendor>/<serial>`); ``init(parsing:)`` reads it back and refuses anything else.
@@ -62,6 +83,9 @@ public enum EventSubject: Sendable, Hashable, CustomStringConvertible {
     case authority(String)
     case owner(String)
     case manifest(digest: String)
+    case group(String)
+    case policy(digest: String)
+    case command(String)
 
     public var description: String {
         switch self {
@@ -71,6 +95,9 @@ public enum EventSubject: Sendable, Hashable, CustomStringConvertible {
         case .authority(let id): "authority:\(id)"
         case .owner(let name): "owner:\(name)"
         case .manifest(let digest): "manifest:\(digest)"
+        case .group(let name): "group:\(name)"
+        case .policy(let digest): "policy:\(digest)"
+        case .command(let id): "command:\(id)"
         }
     }
 
@@ -102,6 +129,9 @@ public enum EventSubject: Sendable, Hashable, CustomStringConvertible {
         case "authority": self = .authority(rest)
         case "owner": self = .owner(rest)
         case "manifest": self = .manifest(digest: rest)
+        case "group": self = .group(rest)
+        case "policy": self = .policy(digest: rest)
+        case "command": self = .command(rest)
         default: throw Self.unrecognised(text)
         }
     }
@@ -110,6 +140,7 @@ public enum EventSubject: Sendable, Hashable, CustomStringConvertible {
         FleetkeyError(
             .storage,
             "event subject '\(text.prefix(120))' is not one Fleetkey writes (certificate:, device:, vendor:, "
-                + "authority:, owner:, manifest:); the registry may be damaged or written by a newer Fleetkey")
+                + "authority:, owner:, manifest:, group:, policy:, command:); the registry may be damaged or written by a newer Fleetkey"
+        )
     }
 }

@@ -14,8 +14,26 @@ public enum DeviceLifecycleEvent: String, Sendable, Hashable, CaseIterable {
     case resume
     /// Its certificate was revoked (key compromise, key switch, clone, ...).
     case revoke
-    /// Retired for good: revoked as cessationOfOperation and its key zeroized.
+    /// Retired for good: revoked as cessationOfOperation and its key zeroized (`fleetkey device retire`).
     case decommission
+    /// Handed on to another owner (`fleetkey device release`): its operational identities are revoked as superseded.
+    case release
+    /// Taken back by this registry from a transfer record (`fleetkey device claim`): shipped to this owner again.
+    case claim
+
+    /// The state the event leads to where it is allowed: what a refusal names beside the current state.
+    public var target: DeviceState {
+        switch self {
+        case .provision: .provisioned
+        case .ship, .claim: .shipped
+        case .commission: .commissioned
+        case .activate, .resume: .active
+        case .suspend: .suspended
+        case .revoke: .revoked
+        case .decommission: .decommissioned
+        case .release: .released
+        }
+    }
 }
 
 /// The device lifecycle state machine: pure, total, and the only place the transitions are written down.
@@ -37,7 +55,8 @@ public struct DeviceLifecycle: Sendable {
             : "from \(state.rawValue) the allowed events are: \(allowed.joined(separator: ", "))"
         throw FleetkeyError(
             .invalidTransition,
-            "cannot \(event.rawValue) a device that is \(state.rawValue): \(hint)"
+            "cannot \(event.rawValue) a device that is \(state.rawValue) (\(state.rawValue) → \(event.target.rawValue) "
+                + "is not a transition): \(hint)"
         )
     }
 
@@ -46,20 +65,23 @@ public struct DeviceLifecycle: Sendable {
         DeviceLifecycleEvent.allCases.filter { transitions[state]?[$0] != nil }
     }
 
-    private static let inService: [DeviceLifecycleEvent: DeviceState] = [
-        .revoke: .revoked, .decommission: .decommissioned,
+    /// What an owner may do with a device it holds: hand it on, retire it, or revoke it.
+    private static let held: [DeviceLifecycleEvent: DeviceState] = [
+        .revoke: .revoked, .decommission: .decommissioned, .release: .released,
     ]
 
     /// Revocation is allowed from every state that is not terminal, `generated` included: a device left
     /// half-provisioned by an interrupted factory run holds a certified key too, and nothing may keep a revocation
-    /// (of its lot, or of its vendor for cACompromise) from taking effect.
+    /// (of its lot, or of its vendor for cACompromise) from taking effect. A released device belongs to another
+    /// owner: this registry can only revoke it, or take it back by a claim.
     private static let transitions: [DeviceState: [DeviceLifecycleEvent: DeviceState]] = [
         .generated: [.provision: .provisioned, .revoke: .revoked],
         .provisioned: [.ship: .shipped, .revoke: .revoked],
-        .shipped: [.commission: .commissioned, .revoke: .revoked],
-        .commissioned: inService.merging([.activate: .active]) { $1 },
-        .active: inService.merging([.suspend: .suspended]) { $1 },
-        .suspended: inService.merging([.resume: .active]) { $1 },
+        .shipped: held.merging([.commission: .commissioned]) { $1 },
+        .commissioned: held.merging([.activate: .active]) { $1 },
+        .active: held.merging([.suspend: .suspended]) { $1 },
+        .suspended: held.merging([.resume: .active]) { $1 },
+        .released: [.claim: .shipped, .revoke: .revoked],
         .revoked: [:],
         .decommissioned: [:],
     ]
