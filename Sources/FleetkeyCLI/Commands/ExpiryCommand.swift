@@ -59,14 +59,15 @@ struct ExpiryReportCommand: FleetkeyCommand {
             try Output.json(report)
             return
         }
+        let dates = ISO8601DateFormatter()
         Output.line(
             "\(report.certificates.count) certificate(s) of \(report.scope) expire within \(within) "
-                + "(by \(ISO8601DateFormatter().string(from: report.windowEnd)))"
+                + "(by \(dates.string(from: report.windowEnd)))"
                 + (report.renewalOverdue > 0 ? "; \(report.renewalOverdue) overdue for renewal" : ""))
         for entry in report.certificates.prefix(limit) {
             let who = entry.device ?? entry.subject
             Output.line(
-                "  \(ISO8601DateFormatter().string(from: entry.notAfter))  \(String(format: "%4d", entry.daysLeft))d  "
+                "  \(dates.string(from: entry.notAfter))  \(String(format: "%4d", entry.daysLeft))d  "
                     + "\(entry.issuer)/\(entry.serial)  \(who)" + (entry.renewalOverdue ? "  renewal overdue" : ""))
         }
         if report.certificates.count > limit {
@@ -74,7 +75,7 @@ struct ExpiryReportCommand: FleetkeyCommand {
         }
         for authority in report.authorities {
             Output.line(
-                "CA \(authority.id) (\(authority.kind)) expires \(ISO8601DateFormatter().string(from: authority.notAfter)) "
+                "CA \(authority.id) (\(authority.kind)) expires \(dates.string(from: authority.notAfter)) "
                     + "in \(authority.daysLeft)d: \(authority.outlivingCertificates) valid certificate(s) beneath it end "
                     + "with it")
         }
